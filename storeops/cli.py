@@ -1,0 +1,207 @@
+"""The storeops command line: a thin click layer over ``storeops.engine``.
+
+Each command parses its options, calls one engine function and formats the
+result. Errors the user can fix (``StoreopsError``) are caught in one place,
+``StoreopsGroup.invoke``: one line per problem on stderr, exit code 2, no
+traceback. Anything else is a bug in storeops: one line and exit code 1,
+with the traceback only when STOREOPS_DEBUG is set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .engine.errors import ErrorList, InputError, Location, StoreopsError
+
+
+class StoreopsGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except StoreopsError as exc:
+            for line in str(exc).splitlines():
+                click.echo(line, err=True)
+            ctx.exit(2)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, BrokenPipeError):
+            # click handles these itself (a closed pipe, as in `storeops trace | head`, exits
+            # quietly), so they must not be reported as internal errors.
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:
+            if os.environ.get("STOREOPS_DEBUG"):
+                raise
+            click.echo(f"storeops: internal error: {type(exc).__name__}: {exc} "
+                       "(set STOREOPS_DEBUG=1 for the traceback)", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=StoreopsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="storeops")
+def cli() -> None:
+    """Rule-driven workflows and simulation for regional retail operations."""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+def validate(paths: tuple[str, ...]) -> None:
+    """Check rule packs (files or folders) and mapping files.
+
+    Prints one line per valid file; every problem as FILE:LINE:COL: message on
+    stderr, all of them at once, and exits with code 2.
+    """
+    from .engine import adapters, packs, yamlsafe
+
+    files = packs.find_packs(paths)
+    if not files:
+        raise InputError("no YAML files found", Location(paths[0], 1, 1))
+    errors: list[StoreopsError] = []
+    for file in files:
+        try:
+            kind = _yaml_kind(file)
+            if kind == "mapping":
+                adapters.load_mapping(file)
+                click.echo(f"{packs._display(file)}: ok (mapping)")
+                continue
+            pack = packs.load_pack(file)
+            rules = sum(len(t.rules) for t in pack.tables)
+            click.echo(f"{pack.path}: ok ({pack.id} {pack.version}, {len(pack.tables)} "
+                       f"table(s), {rules} rule(s))")
+        except ErrorList as exc:
+            errors.extend(exc.errors)
+        except (StoreopsError, yamlsafe.YamlError) as exc:
+            errors.append(exc)
+    if errors:
+        raise ErrorList(errors)
+
+
+def _yaml_kind(path: Path) -> str:
+    """Mapping files start with 'mapping:'; everything else is read as a pack."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                stripped = line.strip()
+                if stripped and not stripped.startswith("#"):
+                    return "mapping" if stripped.startswith("mapping:") else "pack"
+    except OSError:
+        pass
+    return "pack"
+
+
+@cli.command()
+@click.argument("kind", type=click.Choice(["pack", "mapping"]))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file.")
+def schema(kind: str, output: str | None) -> None:
+    """Print the JSON Schema of packs or mapping files (for editors and CI)."""
+    from .engine import adapters, packs
+
+    data = packs.pack_schema() if kind == "pack" else adapters.mapping_schema()
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if output:
+        from .engine.files import atomic_path
+
+        with atomic_path(output) as temp:
+            temp.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command()
+@click.option("--pack", "pack_paths", multiple=True, required=True, type=click.Path(),
+              help="A rule pack (repeat for several).")
+@click.option("--input", "input_path", required=True, type=click.Path(),
+              help="Facts: CSV (optionally .gz) or Parquet.")
+@click.option("--mapping", "mapping_path", type=click.Path(),
+              help="Column mapping file for the input.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Output folder (actions.csv, actions.parquet, trail.sqlite).")
+@click.option("--trail", "trail_path", type=click.Path(dir_okay=False),
+              help="Trail file: .sqlite (default DIR/trail.sqlite) or .jsonl.")
+@click.option("--no-trail", is_flag=True, help="Do not record a trail.")
+@click.option("--engine", type=click.Choice(["columnar", "row"]), default="columnar",
+              show_default=True, help="Evaluate whole columns at once, or fact by fact.")
+def run(pack_paths, input_path, mapping_path, out_dir, trail_path, no_trail, engine) -> None:
+    """Run packs over a table of facts and write the action plan with its trail."""
+    from .engine import api
+
+    result = api.run_files(
+        pack_paths, input_path, out_dir, mapping=mapping_path,
+        trail=None if no_trail else (trail_path or str(Path(out_dir) / "trail.sqlite")),
+        engine=engine, command=" ".join(["storeops", *sys.argv[1:]]),
+    )
+    click.echo(f"run {result.run_id}: {result.facts:,} facts, {result.firings:,} firings, "
+               f"{len(result.actions):,} actions")
+    if len(result.actions):
+        counts = result.actions.groupby(["action", "label_en"]).size()
+        counts = counts.sort_values(ascending=False).head(10)
+        for (action, label), count in counts.items():
+            click.echo(f"  {action:<12} {count:>8,}  {label}")
+    for name in result.files:
+        click.echo(f"wrote {name}")
+
+
+@cli.command()
+@click.option("--trail", "trail_path", required=True, type=click.Path(dir_okay=False),
+              help="The trail file (SQLite or JSON Lines).")
+@click.option("--subject", help="Explain every firing for this subject instead.")
+@click.option("--run", "run_id", help="Only this run (with --subject).")
+@click.argument("action_id", required=False)
+def explain(trail_path, subject, run_id, action_id) -> None:
+    """Say why an action was planned: rule, file and line, pack version, inputs."""
+    from .engine import audit
+
+    _need_file(trail_path)
+    if bool(subject) == bool(action_id):
+        raise click.UsageError("give an ACTION_ID or --subject, not both")
+    if action_id:
+        found = audit.explain_action(trail_path, action_id)
+        click.echo(audit.format_record(found.record, found.output))
+        return
+    for i, record in enumerate(audit.explain_subject(trail_path, subject, run_id)):
+        if i:
+            click.echo("")
+        click.echo(audit.format_record(record))
+
+
+@cli.command()
+@click.option("--trail", "trail_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--subject", help="Only this subject.")
+@click.option("--rule", "rule_id", help="Only this rule id.")
+@click.option("--run", "run_id", help="Only this run.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file.")
+def trace(trail_path, subject, rule_id, run_id, fmt, output) -> None:
+    """Filter the trail and export it as CSV or JSON Lines."""
+    from .engine import audit
+
+    _need_file(trail_path)
+    records = audit.trace(trail_path, subject=subject, rule_id=rule_id, run_id=run_id)
+    if output:
+        from .engine.files import atomic_path
+
+        with atomic_path(output) as temp, open(temp, "w", encoding="utf-8", newline="") as out:
+            count = audit.export(records, fmt, out)
+        click.echo(f"wrote {count:,} records to {output}", err=True)
+    else:
+        audit.export(records, fmt, click.get_text_stream("stdout"))
+
+
+def _need_file(path: str) -> None:
+    if not os.path.isfile(path):
+        raise InputError("no such trail file", Location(path, 1, 1))
+
+
+def main() -> None:
+    cli(prog_name="storeops")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""The library entry points behind the CLI commands that touch files.
+
+``run_files`` is what ``storeops run`` does: load and validate the packs and
+the mapping, read and type the input, evaluate every fact, and only then open
+the trail and write outputs. Bad input therefore fails before anything is
+written, and outputs appear atomically (``files.atomic_path``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from . import adapters, packs, runner
+from .files import atomic_path, output_dir
+from .trail import open_trail
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    facts: int
+    firings: int
+    actions: pd.DataFrame
+    files: tuple[str, ...]
+
+
+def run_files(pack_paths: Sequence[str | os.PathLike], input_path: str | os.PathLike,
+              out_dir: str | os.PathLike, *, mapping: str | os.PathLike | None = None,
+              trail: str | os.PathLike | None = None, engine: str = "columnar",
+              command: str = "") -> RunSummary:
+    loaded = packs.load_packs(pack_paths)
+    fields, values = adapters.merge_fields(loaded)
+    column_mapping = adapters.load_mapping(mapping) if mapping else None
+    facts = adapters.read_facts(input_path, fields, values, column_mapping)
+    folder = output_dir(out_dir)
+    tables = runner.compile_packs(loaded)
+    if engine == "row":
+        firings = runner.fire_rows(tables, facts.rows())
+    else:
+        firings = runner.fire_columns(tables, facts)
+    meta = {
+        "engine": engine,
+        "input": os.fspath(input_path),
+        "packs": [{"id": p.id, "version": p.version, "sha256": p.sha256, "path": p.path}
+                  for p in loaded],
+    }
+    written: list[str] = []
+    with open_trail(trail, command=command, clock="wall", meta=meta) as sink:
+        seqs = runner.record(firings, tables, facts, sink)
+        actions = runner.actions_frame(firings, seqs, sink.run_id, tables, facts)
+        run_id = sink.run_id
+    csv_path = folder / "actions.csv"
+    with atomic_path(csv_path) as temp:
+        actions.to_csv(temp, index=False, lineterminator="\n")
+    written.append(str(csv_path))
+    parquet_path = folder / "actions.parquet"
+    with atomic_path(parquet_path) as temp:
+        actions.to_parquet(temp, index=False)
+    written.append(str(parquet_path))
+    if trail is not None:
+        written.append(os.fspath(trail))
+    return RunSummary(run_id, facts.n, len(firings), actions, tuple(written))

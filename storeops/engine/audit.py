@@ -1,0 +1,117 @@
+"""Answer an auditor's questions from a trail: why was this action planned?
+
+``explain_action`` follows an action id (``RUN.SEQ.K``, as written in
+``actions.csv``) back to its trail record: the rule, its file and line, the
+pack version and hash, the input values the rule read and its outputs.
+``explain_subject`` lists every firing for one subject. ``trace`` filters and
+exports records as CSV or JSON Lines. The functions return values; the CLI
+formats them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InputError, TrailError
+from .trail import read_trail
+
+TRAIL_COLUMNS = ("run_id", "seq", "ts", "subject", "pack_id", "pack_version", "pack_sha256",
+                 "table_id", "rule_id", "rule_label", "source_file", "source_line", "inputs",
+                 "outputs")
+_ACTION_ID = re.compile(r"^(?P<run>R\d+)\.(?P<seq>\d+)(?:\.(?P<k>\d+))?$")
+
+
+@dataclass(frozen=True)
+class Explanation:
+    action_id: str
+    record: dict[str, Any]
+    output: dict[str, Any] | None   # the one output the action id names, if it names one
+
+
+def explain_action(trail_path: str, action_id: str) -> Explanation:
+    match = _ACTION_ID.match(action_id.strip())
+    if not match:
+        raise InputError(f"'{action_id}' is not an action id (expected RUN.SEQ.K, e.g. R1.42.1)")
+    run_id, seq = match["run"], int(match["seq"])
+    records = list(read_trail(trail_path, run_id=run_id, seq=seq))
+    if not records:
+        raise TrailError(f"{trail_path}: no record for action {action_id} "
+                         f"(run {run_id} has no firing {seq})")
+    record = records[0]
+    output = None
+    if match["k"] is not None:
+        outputs = json.loads(record["outputs"] or "[]")
+        k = int(match["k"])
+        if not 1 <= k <= len(outputs):
+            raise TrailError(f"{trail_path}: firing {run_id}.{seq} has {len(outputs)} "
+                             f"output(s), not {k}")
+        output = outputs[k - 1]
+    return Explanation(action_id, record, output)
+
+
+def explain_subject(trail_path: str, subject: str, run_id: str | None = None) -> list[dict]:
+    records = list(read_trail(trail_path, subject=subject, run_id=run_id))
+    if not records:
+        raise TrailError(f"{trail_path}: no firing for subject '{subject}'")
+    return records
+
+
+def format_record(record: dict[str, Any], output: dict[str, Any] | None = None) -> str:
+    """A short, readable account of one firing."""
+    inputs = json.loads(record["inputs"] or "{}")
+    outputs = json.loads(record["outputs"] or "[]")
+    shown = ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in inputs.items())
+    actions = ", ".join(_output_text(o) for o in outputs)
+    label = f" ({record['rule_label']})" if record.get("rule_label") else ""
+    lines = [
+        f"firing   {record['run_id']}.{record['seq']} at {record['ts']}",
+        f"subject  {record['subject']}",
+        f"rule     {record['rule_id']}{label} in table {record['table_id']}",
+        f"source   {record['source_file']}:{record['source_line']}",
+        f"pack     {record['pack_id']} {record['pack_version']} "
+        f"(sha256 {str(record['pack_sha256'])[:12]})",
+        f"inputs   {shown or '(none)'}",
+        f"outputs  {actions}",
+    ]
+    if output is not None:
+        lines.insert(0, f"action   {_output_text(output)}")
+    return "\n".join(lines)
+
+
+def _output_text(output: dict[str, Any]) -> str:
+    text = str(output["action"])
+    label = output.get("label")
+    if label:
+        text += f" ({label['zh']} / {label['en']})"
+    params = output.get("params")
+    if params:
+        text += f" {json.dumps(params, ensure_ascii=False, sort_keys=True)}"
+    return text
+
+
+def trace(trail_path: str, *, subject: str | None = None, rule_id: str | None = None,
+          run_id: str | None = None) -> Iterator[dict[str, Any]]:
+    return read_trail(trail_path, subject=subject, rule_id=rule_id, run_id=run_id)
+
+
+def export(records: Iterable[dict[str, Any]], fmt: str, stream: io.TextIOBase) -> int:
+    """Write records as CSV (with a header) or JSON Lines; return how many."""
+    count = 0
+    if fmt == "csv":
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(TRAIL_COLUMNS)
+        for record in records:
+            writer.writerow([record.get(c) for c in TRAIL_COLUMNS])
+            count += 1
+    else:
+        for record in records:
+            stream.write(json.dumps({c: record.get(c) for c in TRAIL_COLUMNS},
+                                    ensure_ascii=False) + "\n")
+            count += 1
+    return count

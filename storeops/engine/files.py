@@ -1,0 +1,48 @@
+"""Atomic output files: a reader sees the old file or the new one, never half of one.
+
+Outputs are written to a temporary file in the destination folder and moved
+into place with ``os.replace`` (atomic on POSIX and Windows within one file
+system), so a run killed or failing mid-write leaves earlier results intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from .errors import InputError, Location
+
+
+@contextlib.contextmanager
+def atomic_path(destination: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``destination``; move it into place on success."""
+    target = Path(destination)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(handle)
+    try:
+        yield Path(temp)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+
+
+def write_atomic(destination: str | os.PathLike, writer: Callable[[Path], None]) -> None:
+    """Call ``writer(temp_path)`` and move the result to ``destination``."""
+    with atomic_path(destination) as temp:
+        writer(temp)
+
+
+def output_dir(path: str | os.PathLike) -> Path:
+    """Create the output folder, or say clearly why it cannot be one."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise InputError("--out must be a folder, but a file has that name",
+                         Location(str(folder), 1, 1))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -1,0 +1,212 @@
+"""Run packs over a table of facts: firings, the audit trail, and the action plan.
+
+Two evaluation paths give the same firings in the same order, so the same
+actions and the same trail:
+
+* ``row``: one generated matcher call per fact and table (``tables.decide``);
+* ``columnar``: each table's conditions as numpy masks over all facts at
+  once, with the hit policy applied to the mask matrix.
+
+Every fact is evaluated before the first trail record is written, so a run
+that fails on a UNIQUE conflict leaves nothing half-written behind. The trail
+then gets one record per firing, in (fact, pack, table, decision) order, with
+consecutive ``seq`` numbers; an action id is ``RUN.SEQ.K``, the K-th output
+of that firing, which is how ``explain`` finds its way back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .adapters import FactTable
+from .packs import Pack
+from .tables import CompiledTable, compile_pack
+from .trail import RuleRef, Trail
+
+ENGINES = ("columnar", "row")
+ACTION_COLUMNS = ("action_id", "subject", "pack_id", "table_id", "rule_id", "action",
+                  "label_zh", "label_en", "params", "input_row")
+
+
+@dataclass(frozen=True)
+class Firings:
+    """Which rule fired on which fact, in trail order (parallel integer arrays)."""
+
+    fact: np.ndarray    # index into the fact table
+    table: np.ndarray   # index into the compiled tables
+    rule: np.ndarray    # index into that table's rules
+
+    def __len__(self) -> int:
+        return len(self.fact)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    facts: int
+    firings: int
+    actions: pd.DataFrame
+
+
+def compile_packs(packs: Sequence[Pack]) -> list[CompiledTable]:
+    """All tables of all packs, in pack order then table order (the trail order)."""
+    return [table for pack in packs for table in compile_pack(pack)]
+
+
+def fire_rows(tables: Sequence[CompiledTable], rows: Sequence[dict[str, Any]]) -> Firings:
+    """The row path: one matcher call per fact and table."""
+    facts: list[int] = []
+    table_ix: list[int] = []
+    rules: list[int] = []
+    deciders = [table.decide_indices for table in tables]
+    for i, fact in enumerate(rows):
+        for t, decide in enumerate(deciders):
+            for r in decide(fact):
+                facts.append(i)
+                table_ix.append(t)
+                rules.append(r)
+    return Firings(np.asarray(facts, dtype=np.int64), np.asarray(table_ix, dtype=np.int64),
+                   np.asarray(rules, dtype=np.int64))
+
+
+def fire_columns(tables: Sequence[CompiledTable], facts: FactTable) -> Firings:
+    """The columnar path: masks over all facts, then one stable sort into trail order."""
+    parts_fact, parts_table, parts_rule, parts_pos = [], [], [], []
+    subjects: dict[str, list] = {}
+    for t, table in enumerate(tables):
+        subject = table.pack.subject
+        if subject not in subjects:
+            subjects[subject] = facts.column_list(subject)
+        fact_ix, rule_ix = table.decide_columns(facts.columns, facts.n, subjects[subject])
+        parts_fact.append(fact_ix)
+        parts_rule.append(rule_ix)
+        parts_table.append(np.full(len(fact_ix), t, dtype=np.int64))
+        parts_pos.append(np.arange(len(fact_ix), dtype=np.int64))
+    if not parts_fact:
+        empty = np.zeros(0, dtype=np.int64)
+        return Firings(empty, empty, empty)
+    fact = np.concatenate(parts_fact)
+    table_ = np.concatenate(parts_table)
+    rule = np.concatenate(parts_rule)
+    pos = np.concatenate(parts_pos)
+    order = np.lexsort((pos, table_, fact))
+    return Firings(fact[order], table_[order], rule[order])
+
+
+def record(firings: Firings, tables: Sequence[CompiledTable], facts: FactTable, trail: Trail,
+           *, ts: Callable[[], float] | float | None = None) -> np.ndarray:
+    """Write one trail record per firing; return the seq of each firing.
+
+    ``ts`` is a clock (wall-clock runs, default ``time.time``) read once per
+    record batch of facts, or a fixed number (simulation time).
+    """
+    keys: dict[tuple[int, int], int] = {}
+    getters: dict[tuple[int, int], Callable] = {}
+    columns: dict[str, list] = {}
+    for t, table in enumerate(tables):
+        pack = table.pack
+        for r, rule in enumerate(table.table.rules):
+            label = rule.label
+            keys[t, r] = trail.rule(RuleRef(
+                pack_id=pack.id, pack_version=pack.version, pack_sha256=pack.sha256,
+                table_id=table.table.id, rule_id=rule.id, source_file=pack.path,
+                source_line=rule.location.line, fields=rule.when.fields,
+                outputs=_outputs_json(pack, rule),
+                label_en=label.en if label else "", label_zh=label.zh if label else "",
+            ))
+            getters[t, r] = _values_getter(rule.when.fields)
+    fact_list = firings.fact.tolist()
+    subjects_by_table = []
+    for table in tables:
+        name = table.pack.subject
+        if name not in columns:
+            columns[name] = facts.column_list(name)
+        subjects_by_table.append(columns[name])
+    needed = {f for table in tables for rule in table.table.rules for f in rule.when.fields}
+    for name in needed:
+        if name not in columns:
+            columns[name] = facts.column_list(name)
+    first = trail.next_seq
+    clock = time.time if ts is None else ts
+    batch = 5_000
+    table_list = firings.table.tolist()
+    rule_list = firings.rule.tolist()
+    for start in range(0, len(fact_list), batch):
+        stamp = clock() if callable(clock) else clock
+        stop = min(start + batch, len(fact_list))
+        for i, t, r in zip(fact_list[start:stop], table_list[start:stop],
+                           rule_list[start:stop], strict=True):
+            trail.add(stamp, subjects_by_table[t][i], keys[t, r], getters[t, r](columns, i))
+    return np.arange(first, first + len(fact_list), dtype=np.int64)
+
+
+def _values_getter(fields: tuple[str, ...]) -> Callable[[dict[str, list], int], tuple]:
+    if len(fields) == 1:
+        only = fields[0]
+        return lambda columns, i: (columns[only][i],)
+    pick = itemgetter(*fields)
+    return lambda columns, i: tuple(column[i] for column in pick(columns))
+
+
+def actions_frame(firings: Firings, seqs: np.ndarray, run_id: str,
+                  tables: Sequence[CompiledTable], facts: FactTable) -> pd.DataFrame:
+    """One row per action (per output of a firing), in trail order."""
+    rows: list[tuple] = []
+    subjects: dict[str, list] = {}
+    for i, t, r, seq in zip(firings.fact.tolist(), firings.table.tolist(),
+                            firings.rule.tolist(), seqs.tolist(), strict=True):
+        table = tables[t]
+        pack = table.pack
+        if pack.subject not in subjects:
+            subjects[pack.subject] = facts.column_list(pack.subject)
+        rule = table.table.rules[r]
+        for k, output in enumerate(rule.outputs, 1):
+            action = pack.actions.get(output.action)
+            params = dict(output.params)
+            rows.append((
+                f"{run_id}.{seq}.{k}", subjects[pack.subject][i], pack.id, table.table.id,
+                rule.id, output.action, action.label.zh if action else "",
+                action.label.en if action else "",
+                _json(params) if params else "", i + 1,
+            ))
+    return pd.DataFrame.from_records(rows, columns=list(ACTION_COLUMNS))
+
+
+def run(packs: Sequence[Pack], facts: FactTable, trail: Trail, *, engine: str = "columnar",
+        tables: Sequence[CompiledTable] | None = None) -> RunResult:
+    """Evaluate every pack table on every fact, record the trail, build the action plan."""
+    tables = list(tables) if tables is not None else compile_packs(packs)
+    if engine == "row":
+        firings = fire_rows(tables, facts.rows())
+    elif engine == "columnar":
+        firings = fire_columns(tables, facts)
+    else:
+        raise ValueError(f"unknown engine {engine!r}; expected one of {ENGINES}")
+    seqs = record(firings, tables, facts, trail)
+    actions = actions_frame(firings, seqs, trail.run_id, tables, facts)
+    return RunResult(trail.run_id, facts.n, len(firings), actions)
+
+
+def _outputs_json(pack: Pack, rule) -> str:
+    """The rule's outputs with the action labels, so the trail explains itself."""
+    items = []
+    for output in rule.outputs:
+        item = output.as_json()
+        action = pack.actions.get(output.action)
+        if action is not None:
+            item["label"] = {"zh": action.label.zh, "en": action.label.en}
+        items.append(item)
+    return _json(items)
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
