@@ -177,3 +177,17 @@ tables:
 def test_not_a_mapping(tmp_path):
     assert errors_of(tmp_path, "- just\n- a list\n") == [
         "p.yaml:1:1: expected a mapping with 'pack', 'fields' and 'tables'"]
+
+
+def test_schema_errors_do_not_hide_expression_errors(tmp_path):
+    errors = errors_of(tmp_path, HEAD.replace('version: "1"', "version: 1") + """\
+tables:
+  - id: t
+    hit_policy: collect
+    rules:
+      - {id: r1, when: "tier = 'A'", then: [VISIT]}
+""")
+    assert errors == [
+        "p.yaml:3:12: pack.version: expected text, got the number 1 (quote it)",
+        "p.yaml:18:30: unexpected '=' (use '==' to compare)",
+    ]

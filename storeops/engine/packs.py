@@ -16,6 +16,7 @@ only on the parts an earlier one accepted, so one mistake is reported once:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -219,7 +220,11 @@ class _Loader:
                                        self.doc.locate(()))])
         self.schema_errors(data)
         if self.errors:
-            raise ErrorList(self.errors)
+            # Later layers still run, so that an expression error is not hidden behind a
+            # schema error elsewhere; where the structure is too broken to read, they stop.
+            with contextlib.suppress(KeyError, TypeError, AttributeError, ValueError):
+                self.build(data)
+            raise ErrorList(_unique(self.errors))
         pack = self.build(data)
         if self.errors:
             raise ErrorList(self.errors)
@@ -423,6 +428,18 @@ def _literal_comparisons(root: Node) -> Iterable[tuple[str, Any, int]]:
         elif isinstance(node, Member) and isinstance(node.operand, FieldRef):
             for item in node.items:
                 yield node.operand.name, item.value, item.offset
+
+
+def _unique(errors: list[StoreopsError]) -> list[StoreopsError]:
+    """Drop repeats: a broken value can be reported by the schema and by a later layer."""
+    seen: set[tuple] = set()
+    kept = []
+    for error in errors:
+        key = (error.location, error.message)
+        if key not in seen:
+            seen.add(key)
+            kept.append(error)
+    return kept
 
 
 def _label(raw: Mapping[str, str]) -> Label:
