@@ -1,22 +1,26 @@
-"""The library entry points behind the CLI commands that touch files.
+"""The library entry points: evaluate packs on facts from anywhere, run files.
 
-``run_files`` is what ``storeops run`` does: load and validate the packs and
-the mapping, read and type the input, evaluate every fact, and only then open
-the trail and write outputs. Bad input therefore fails before anything is
-written, and outputs appear atomically (``files.atomic_path``).
+``evaluate(packs, facts)`` takes facts as an iterable of dicts, a pandas
+DataFrame, or a CSV/Parquet path, and returns the action plan (optionally
+recording a trail). ``run_files`` is what ``storeops run`` does: load and
+validate the packs and the mapping, read and type the input, evaluate every
+fact, and only then open the trail and write outputs. Bad input therefore
+fails before anything is written, and outputs appear atomically.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
 from . import adapters, packs, runner
 from .files import atomic_path, output_dir
-from .trail import open_trail
+from .packs import Pack
+from .trail import Trail, open_trail
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,36 @@ class RunSummary:
     firings: int
     actions: pd.DataFrame
     files: tuple[str, ...]
+
+
+def as_fact_table(packs: Sequence[Pack], facts: Any,
+                  mapping: adapters.ColumnMapping | None = None) -> adapters.FactTable:
+    """Type facts given as a FactTable, DataFrame, CSV/Parquet path or iterable of dicts."""
+    if isinstance(facts, adapters.FactTable):
+        return facts
+    fields, values = adapters.merge_fields(packs)
+    if isinstance(facts, pd.DataFrame):
+        return adapters.facts_from_dataframe(facts, fields, values, mapping)
+    if isinstance(facts, (str, os.PathLike)):
+        return adapters.read_facts(facts, fields, values, mapping)
+    if isinstance(facts, Mapping):
+        facts = [facts]
+    return adapters.facts_from_records(facts, fields, values)
+
+
+def evaluate(packs: Pack | Sequence[Pack], facts: Any, *, trail: Trail | None = None,
+             engine: str = "columnar") -> runner.RunResult:
+    """Run every table of the packs on the facts; one action row per planned action.
+
+    Without a trail the firings are numbered as if recorded (``R1.seq.k``),
+    so action ids look the same whether or not a trail is kept.
+    """
+    pack_list = [packs] if isinstance(packs, Pack) else list(packs)
+    table = as_fact_table(pack_list, facts)
+    if trail is not None:
+        return runner.run(pack_list, table, trail, engine=engine)
+    with open_trail(None) as sink:
+        return runner.run(pack_list, table, sink, engine=engine)
 
 
 def run_files(pack_paths: Sequence[str | os.PathLike], input_path: str | os.PathLike,
