@@ -17,9 +17,10 @@ and a null requirement.
 
 Any other atom (arithmetic, functions, field against field) is dropped, which
 relaxes the condition: if the relaxed conditions cannot both be true, neither
-can the originals. A witness is reported only when nothing was dropped, and
-only after evaluating both expressions on it. Otherwise the answer is
-``UNKNOWN``. NaN is ignored, as in the row path (adapters turn it into null).
+can the originals. A witness is built from the atoms that remain and reported
+only after evaluating both expressions on it, so it is a proof; when a dropped
+atom makes it fail, the answer is ``UNKNOWN``. NaN is ignored, as in the row
+path (adapters turn it into null).
 """
 
 from __future__ import annotations
@@ -97,11 +98,12 @@ class _Atom:
 
 @dataclass(frozen=True, slots=True)
 class _Conjunction:
+    # Atoms outside the understood forms are not kept: the conjunction is then
+    # weaker than the original, which is what the reasoning above relies on.
     atoms: tuple[_Atom, ...] = ()
-    relaxed: bool = False  # an atom outside the understood forms was dropped
 
     def __add__(self, other: _Conjunction) -> _Conjunction:
-        return _Conjunction(self.atoms + other.atoms, self.relaxed or other.relaxed)
+        return _Conjunction(self.atoms + other.atoms)
 
 
 class _TooMany(Exception):
@@ -139,7 +141,7 @@ def _dnf(node: Node, positive: bool = True) -> list[_Conjunction]:
         return [_Conjunction()] if holds else []
     atom = _atom(node, positive)
     if atom is None:
-        return [_Conjunction(relaxed=True)]
+        return [_Conjunction()]
     return [_Conjunction((atom,))]
 
 
@@ -435,12 +437,11 @@ def overlap(
         result = _solve(both.atoms, types)
         if result is None:
             continue
-        if result is UNKNOWN or both.relaxed:
-            unsure = True
-            continue
-        if _holds(a, result) and _holds(b, result):
+        if result is not UNKNOWN and _holds(a, result) and _holds(b, result):
             return result
-        unsure = True  # never report a witness that does not hold
+        # The relaxed conditions meet, the originals may not: a dropped atom
+        # can fail on this witness, or the solver could not pick a value.
+        unsure = True
     return UNKNOWN if unsure else None
 
 
@@ -458,7 +459,7 @@ def satisfiable(
         result = _solve(conjunction.atoms, types)
         if result is None:
             continue
-        if result is UNKNOWN or conjunction.relaxed or not _holds(e, result):
+        if result is UNKNOWN or not _holds(e, result):
             unsure = True
             continue
         return True

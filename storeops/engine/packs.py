@@ -30,17 +30,7 @@ import jsonschema
 
 from . import yamlsafe
 from .errors import ErrorList, ExpressionError, Location, PackError, StoreopsError, did_you_mean
-from .expressions import (
-    Compare,
-    Const,
-    Expression,
-    Field,
-    FieldRef,
-    Member,
-    Node,
-    children,
-    compile_expression,
-)
+from .expressions import Expression, Field, compile_expression
 
 HIT_POLICIES = ("unique", "first", "priority", "any", "collect")
 
@@ -378,7 +368,9 @@ class _Loader:
 
     def enum_literals(self, expr: Expression, path: tuple, field_values) -> None:
         """A text literal compared with an enumerated field must be one of its values."""
-        for name, value, offset in _literal_comparisons(expr.node):
+        from .analysis import literal_comparisons
+
+        for name, value, offset in literal_comparisons(expr):
             allowed = field_values.get(name)
             if allowed and value not in allowed:
                 locate = self.doc.scalar_locator(path)
@@ -413,21 +405,6 @@ class _Loader:
                     f"'{table.id}' can both match one fact, e.g. {example or 'any fact'}",
                     (*path, "rules", j, "when"),
                 )
-
-
-def _literal_comparisons(root: Node) -> Iterable[tuple[str, Any, int]]:
-    """(field, literal, offset) for each ``field == 'x'`` / ``field in ['x', ...]`` in a tree."""
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        stack.extend(children(node))
-        if isinstance(node, Compare) and node.op in ("==", "!="):
-            for this, other in ((node.left, node.right), (node.right, node.left)):
-                if isinstance(this, FieldRef) and isinstance(other, Const):
-                    yield this.name, other.value, other.offset
-        elif isinstance(node, Member) and isinstance(node.operand, FieldRef):
-            for item in node.items:
-                yield node.operand.name, item.value, item.offset
 
 
 def _unique(errors: list[StoreopsError]) -> list[StoreopsError]:
