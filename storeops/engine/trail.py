@@ -8,11 +8,12 @@ simulation time; otherwise the two trails are the same.
 
 Writing is the hot path. ``Trail.add`` only appends a tuple to a buffer; the
 JSON text is built when a batch of ``batch_size`` records is flushed, by a
-function compiled once per rule (``Trail.rule``), with memo dictionaries for
-values that repeat (store ids, SKUs, small numbers). A batch is written in one
-SQLite transaction or one ``write`` to a JSON Lines file, so a killed writer
-leaves whole batches behind (SQLite) or at worst one torn last line (JSONL),
-which is ignored by readers and cut off by the next writer.
+function generated once per rule (``Trail.rule``) that encodes each value with
+a C-level function chosen by its type (memo dictionaries for text, which
+repeats: store ids, SKUs, regions). A batch is written in one SQLite
+transaction or one ``write`` to a JSON Lines file, so a killed writer leaves
+whole batches behind (SQLite) or at worst one torn last line (JSONL), which is
+ignored by readers and cut off by the next writer.
 
 Run ids are ``R1``, ``R2``, ...: one more than the runs already in the file,
 never random or time-based, so that a simulation with a fixed seed writes a
@@ -108,7 +109,9 @@ import itertools
 import json
 import math
 import numbers
+import operator
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -204,6 +207,8 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS trail_rule_id ON trail (rule_id)",
 )
 _INSERT = f"INSERT INTO trail VALUES ({', '.join('?' * len(COLUMNS))})"
+_INPUTS_COLUMN = COLUMNS.index("inputs")
+_INPUTS_OF_ROW = operator.itemgetter(_INPUTS_COLUMN)
 _RUN_ORDER = "CAST(substr(run_id, 2) AS INTEGER)"  # R10 after R9, unlike text order
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _JSONL_START = b'{"run_id": "R'  # every JSONL trail line begins so
@@ -264,14 +269,52 @@ class _Memo(dict):
         return text
 
 
-class _TypeMemos(dict):
-    """One memo per exact value type, so that 1, 1.0 and True never share an entry."""
+class _TextMemo(dict):
+    """The memo for str values: the same as ``_Memo``, minus two calls per miss.
+
+    Subjects and text fields are often all distinct, so the miss path counts.
+    """
 
     __slots__ = ()
 
+    def __missing__(self, value: str) -> str:
+        text = self[value] = encode_basestring(value)
+        return text
+
+
+class _TextBytesMemo(dict):
+    __slots__ = ()
+
+    def __missing__(self, value: str) -> bytes:
+        text = self[value] = encode_basestring(value).encode()
+        return text
+
+
+class _Encoders(dict):
+    """Exact type -> a function giving the JSON text of a value of that type.
+
+    Keyed by exact type, so that 1, 1.0 and True never share a memo entry.
+    Common types map to functions implemented in C (``int.__repr__``, a memo's
+    ``__getitem__``), so encoding a value runs no Python code unless a memo
+    misses. Unknown types (numpy scalars, subclasses) get a memo of
+    ``_encode_other`` on first sight.
+    """
+
+    __slots__ = ("encode_other", "memos")
+
+    def __init__(self, encode_other, memos: list) -> None:
+        super().__init__()
+        self.encode_other = encode_other
+        self.memos = memos  # every memo behind these functions, to bound their size
+
+    def memoize(self, kind: type, encode=None, memo: dict | None = None) -> None:
+        memo = _Memo(encode) if memo is None else memo
+        self.memos.append(memo)
+        self[kind] = memo.__getitem__
+
     def __missing__(self, kind):
-        memo = self[kind] = _Memo(_encode_other)
-        return memo
+        self.memoize(kind, self.encode_other)
+        return self[kind]
 
 
 def _is_present(value) -> bool:
@@ -315,20 +358,69 @@ def _encode_other(value) -> str:
     )
 
 
-def _value_memos() -> _TypeMemos:
-    memos = _TypeMemos()
-    memos[type(None)] = {None: "null"}
-    memos[bool] = {True: "true", False: "false"}
-    memos[int] = _Memo(int.__repr__)
-    memos[float] = _Memo(_encode_float)
-    memos[str] = _Memo(encode_basestring)
-    memos[date] = _Memo(_encode_date)
-    memos[datetime] = _Memo(_encode_date)
-    return memos
+def _encoders(*, binary: bool) -> tuple[_Encoders, _Encoders]:
+    """The fast and the safe encoders, giving str (SQLite) or UTF-8 bytes (JSONL).
+
+    The fast ones write floats with C's repr, which spells NaN and infinities
+    ``nan`` and ``inf``: the writer looks for those in each batch
+    (``_NON_FINITE``) and remakes the few records that have them with the safe
+    ones, which write ``null``. A Python check per float would cost more than
+    the whole C path.
+    """
+    memos: list = []
+    other = _to_utf8(_encode_other) if binary else _encode_other
+    fast, safe = _Encoders(other, memos), _Encoders(other, memos)
+    if binary:
+        fast[int] = b"%d".__mod__
+        fast[float] = b"%r".__mod__
+        fast[bool] = {True: b"true", False: b"false"}.__getitem__
+        fast[type(None)] = {None: b"null"}.__getitem__
+        fast.memoize(str, memo=_TextBytesMemo())
+        fast.memoize(date, _to_utf8(_encode_date))
+        fast.memoize(datetime, _to_utf8(_encode_date))
+        safe.update(fast)
+        safe[float] = _to_utf8(_encode_float)
+    else:
+        fast[int] = int.__repr__
+        fast[float] = float.__repr__
+        fast[bool] = {True: "true", False: "false"}.__getitem__
+        fast[type(None)] = {None: "null"}.__getitem__
+        fast.memoize(str, memo=_TextMemo())
+        fast.memoize(date, _encode_date)
+        fast.memoize(datetime, _encode_date)
+        safe.update(fast)
+        safe[float] = _encode_float
+    return fast, safe
+
+
+# What C's repr makes of NaN and infinities, as a value inside an inputs object.
+_NON_FINITE = re.compile(r": (?:nan|-?inf)[,}]")
+_NON_FINITE_BYTES = re.compile(rb": (?:nan|-?inf)[,}]")
+
+
+def _to_utf8(encode):
+    def encode_utf8(value) -> bytes:
+        return encode(value).encode()
+
+    return encode_utf8
 
 
 def _canonical_json(value) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    """JSON text as both sinks store it; NaN and infinities become null, as in inputs."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except ValueError:  # a non-finite float somewhere: rare, so walk only now
+        return json.dumps(_finite(value), ensure_ascii=False, allow_nan=False)
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _canonical_text(text: str) -> str:
@@ -340,34 +432,49 @@ def _canonical_text(text: str) -> str:
 # per-rule record makers
 #
 # Each rule gets a small function, generated once, that turns a buffered
-# firing into a row (SQLite) or a line (JSONL). Unrolling the fields into
-# straight-line code is ~30% faster than a loop over them, and the loop is
-# most of the trail's Python cost. Only the number of fields shapes the code;
-# names and values enter as closure variables, never as source text.
+# firing into a row (SQLite) or a line (JSONL). Straight-line code, unrolled
+# over the fields, is about twice as fast as a loop over them, and this is
+# most of the trail's Python cost. SQLite rows get their inputs text from an
+# f-string; JSONL lines are bytes from one %-template, since encoding the
+# joined batch to UTF-8 would cost as much again whenever a line holds
+# non-ASCII text. Only the number of fields shapes the source; names and texts
+# enter as closure variables, never as source text.
 
 
 @functools.cache
 def _maker_factory(kind: str, field_count: int):
-    """The factory of makers for rules reading ``field_count`` fields ('sqlite' or 'jsonl')."""
+    """The factory of makers for rules reading ``field_count`` fields ('sqlite' or 'jsonl').
+
+    SQLite: ``PIECES`` holds the constant text around the field values; piece
+    ``i`` goes before value ``i``, the last piece after the last value.
+    JSONL: ``LINE`` is a bytes %-template taking seq, ts, subject, the values
+    and the outputs.
+    """
     names = [f"v{i}" for i in range(field_count)]
     unpack = f"{', '.join(names)}, = values" if names else "() = values"
-    encoded = "".join(f"M[type({n})][{n}], " for n in names)
+    encoded = [f"E[type({n})]({n})" for n in names]
     outputs = "OUTPUTS if outputs is None else canon(outputs)"
     if kind == "sqlite":
+        pieces = [f"P{i}" for i in range(field_count + 1)]
+        text = "".join(f"{{{p}}}{{{e}}}" for p, e in zip(pieces, encoded, strict=False))
+        text += f"{{{pieces[-1]}}}"
         parameters = (
             "RUN, PACK_ID, PACK_VERSION, PACK_SHA256, TABLE_ID, RULE_ID, RULE_LABEL,"
-            " SOURCE_FILE, SOURCE_LINE, INPUTS, OUTPUTS, M, canon"
+            " SOURCE_FILE, SOURCE_LINE, PIECES, OUTPUTS, E, canon"
         )
-        inputs = f"INPUTS % ({encoded})" if names else "INPUTS"
+        setup = f"{', '.join(pieces)}, = PIECES"
         body = (
             "return (RUN, seq, ts, subject, PACK_ID, PACK_VERSION, PACK_SHA256, TABLE_ID,"
-            f" RULE_ID, RULE_LABEL, SOURCE_FILE, SOURCE_LINE, {inputs}, {outputs})"
+            f' RULE_ID, RULE_LABEL, SOURCE_FILE, SOURCE_LINE, f"{text}", {outputs})'
         )
     else:
-        parameters = "LINE, OUTPUTS, M, canon"
-        body = f"return LINE % (seq, ts, M[type(subject)][subject], {encoded}{outputs})"
+        parameters = "LINE, OUTPUTS, E, canon"
+        setup = "pass"
+        values = "".join(f"{e}, " for e in encoded)
+        body = f"return LINE % (seq, ts, E[type(subject)](subject), {values}{outputs})"
     source = (
         f"def factory({parameters}):\n"
+        f"    {setup}\n"
         "    def make(seq, ts, subject, values, outputs):\n"
         f"        {unpack}\n"
         f"        {body}\n"
@@ -378,10 +485,16 @@ def _maker_factory(kind: str, field_count: int):
     return namespace["factory"]
 
 
-def _json_object_template(keys: Sequence[str], value_slot: str = "%s") -> str:
-    """``{"a": %s, "b": %s}`` with the keys escaped for JSON and for %-formatting."""
-    pairs = [f"{encode_basestring(k).replace('%', '%%')}: {value_slot}" for k in keys]
-    return "{" + ", ".join(pairs) + "}"
+def _inputs_pieces(fields: Sequence[str]) -> list[str]:
+    """The constant text of an inputs object around its values: '{"a": ', ', "b": ', '}'."""
+    if not fields:
+        return ["{}"]
+    keys = [encode_basestring(field) for field in fields]
+    return ["{" + keys[0] + ": ", *(", " + key + ": " for key in keys[1:]), "}"]
+
+
+def _escape_percent(text: str) -> str:
+    return text.replace("%", "%%")
 
 
 def _rule_label(ref: RuleRef) -> str | None:
@@ -411,11 +524,56 @@ def _check_ref(ref: RuleRef) -> str:
 
 def _iso_utc(seconds: float | None = None) -> str:
     """ISO 8601 UTC with milliseconds, truncated the way ``datetime`` truncates."""
-    if seconds is None:
-        seconds = time.time()
-    ms = round(seconds * 1e6) // 1000  # round to microseconds first, like datetime
-    whole, milli = divmod(ms, 1000)
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(whole))}.{milli:03d}Z"
+    return _wall_clock_text()(time.time() if seconds is None else seconds)
+
+
+def _wall_clock_text(*, json_bytes: bool = False):
+    """A converter from ``time.time()`` seconds to ISO text, caching the last millisecond.
+
+    Callers often stamp every firing, and many fall into the same millisecond.
+    With ``json_bytes`` the text comes quoted and UTF-8 encoded, for JSONL.
+    """
+    last_ms = None
+    text: str | bytes = ""
+
+    def convert(seconds):
+        nonlocal last_ms, text
+        ms = _milliseconds(seconds)
+        if ms != last_ms:
+            whole, milli = divmod(ms, 1000)
+            text = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(whole))}.{milli:03d}Z"
+            if json_bytes:
+                text = f'"{text}"'.encode()
+            last_ms = ms
+        return text
+
+    return convert
+
+
+def _milliseconds(seconds: float) -> int:
+    """Whole milliseconds since the epoch, as ``datetime.fromtimestamp`` would show them.
+
+    Like datetime, round the fraction to microseconds (half to even), then
+    truncate; rounding ``seconds * 1e6`` instead would differ near boundaries.
+    """
+    fraction, whole = math.modf(seconds)
+    micro = round(fraction * 1e6)
+    if micro >= 1_000_000:
+        micro -= 1_000_000
+        whole += 1.0
+    elif micro < 0:
+        micro += 1_000_000
+        whole -= 1.0
+    return int(whole) * 1000 + micro // 1000
+
+
+def _sim_time(ts) -> float | None:
+    ts = float(ts)
+    return ts if math.isfinite(ts) else None
+
+
+def _sim_time_json(ts) -> bytes:
+    return _encode_float(float(ts)).encode()
 
 
 # ---------------------------------------------------------------------------
@@ -455,23 +613,26 @@ class Trail:
         "_batch_size",
         "_canon",
         "_closed",
+        "_encoders",
         "_keys",
-        "_last_ms",
-        "_last_ms_text",
         "_last_ts",
         "_last_ts_value",
         "_makers",
-        "_memos",
         "_outputs_memo",
         "_pending",
         "_refs",
+        "_safe_encoders",
+        "_safe_makers",
+        "_ts_value",
         "_written",
         "clock",
         "path",
         "run_id",
     )
 
-    def __init__(self, run_id: str, path: str | None, clock: str, batch_size: int) -> None:
+    def __init__(
+        self, run_id: str, path: str | None, clock: str, batch_size: int, *, binary: bool = False
+    ) -> None:
         self.run_id = run_id
         self.path = path
         self.clock = clock
@@ -481,19 +642,21 @@ class Trail:
         self._keys: dict[RuleRef, int] = {}
         self._refs: list[RuleRef] = []
         self._makers: dict = {}
-        self._memos = _value_memos()
-        self._outputs_memo = _Memo(_canonical_text)
+        self._safe_makers: dict = {}
+        self._encoders, self._safe_encoders = _encoders(binary=binary)
+        self._outputs_memo = _Memo(_to_utf8(_canonical_text) if binary else _canonical_text)
         outputs_memo = self._outputs_memo
 
-        def canon(outputs) -> str:
+        def canon(outputs) -> str | bytes:
+            """Outputs given to ``add`` as canonical JSON: text is parsed, objects dumped."""
             if type(outputs) is str:
                 return outputs_memo[outputs]
-            return _canonical_json(outputs)
+            text = _canonical_json(outputs)
+            return text.encode() if binary else text
 
         self._canon = canon
         self._last_ts = self._last_ts_value = object()  # equal to no time stamp
-        self._last_ms = None
-        self._last_ms_text = ""
+        self._ts_value = self._ts_converter()
         self._closed = False
 
     # -- registration -------------------------------------------------------
@@ -504,12 +667,14 @@ class Trail:
         if key is None:
             outputs = _check_ref(ref)
             key = len(self._refs)
-            self._makers[key] = self._maker(ref, outputs)
+            self._makers[key] = self._maker(ref, outputs, self._encoders)
+            self._safe_makers[key] = self._maker(ref, outputs, self._safe_encoders)
             self._refs.append(ref)
             self._keys[ref] = key
         return key
 
-    def _maker(self, ref: RuleRef, outputs: str):
+    def _maker(self, ref: RuleRef, outputs: str, encoders: _Encoders):
+        """The function that turns a buffered firing of this rule into a row or line."""
         return None
 
     # -- the hot path -------------------------------------------------------
@@ -565,7 +730,7 @@ class Trail:
         self._write(self._written + 1, pending)
         self._written += len(pending)
         pending.clear()
-        for memo in self._memos.values():
+        for memo in self._encoders.memos:
             if len(memo) > _MEMO_LIMIT:
                 memo.clear()
         if len(self._outputs_memo) > _MEMO_LIMIT:
@@ -574,17 +739,16 @@ class Trail:
     def _write(self, first_seq: int, pending: list) -> None:
         raise NotImplementedError
 
-    def _format(self, first_seq: int, pending: list) -> list:
+    def _format(self, first_seq: int, pending: list, *, safe: bool = False) -> list:
         """Rows or lines for the pending firings, via the per-rule makers."""
-        makers = self._makers
+        makers = self._safe_makers if safe else self._makers
         ts_value = self._ts_value
         out: list = []
         append = out.append
-        seq = first_seq
         last_ts, value = self._last_ts, self._last_ts_value
-        record = None
+        seq, record = first_seq, None
         try:
-            for record in pending:
+            for seq, record in enumerate(pending, first_seq):
                 ts, subject, rule, values, outputs = record
                 if ts != last_ts:  # time stamps repeat; NaN merely misses
                     value = ts_value(ts)
@@ -592,7 +756,6 @@ class Trail:
                 if type(subject) is not str and subject is not None:
                     subject = str(subject)
                 append(makers[rule](seq, value, subject, values, outputs))
-                seq += 1
         except Exception as e:
             raise TrailError(self._describe_failure(seq, record, e)) from e
         self._last_ts, self._last_ts_value = last_ts, value
@@ -603,7 +766,7 @@ class Trail:
         if record is None or not isinstance(record, tuple) or len(record) != 5:
             return f"{head}: {error}"
         rule = record[2]
-        if rule not in self._makers:
+        if rule not in self._safe_makers:
             return f"{head}: unknown rule key {rule!r} (get keys from Trail.rule())"
         ref = self._refs[rule]
         where = f"{head}, rule {ref.rule_id!r} ({ref.source_file}:{ref.source_line})"
@@ -618,19 +781,9 @@ class Trail:
             return f"{where}: {error.message}"
         return f"{where}: {type(error).__name__}: {error}"
 
-    def _ts_value(self, ts):
-        raise NotImplementedError
-
-    def _wall_text(self, ts) -> str:
-        """ISO text of a wall-clock time; the last millisecond is cached, it repeats."""
-        ms = round(ts * 1e6) // 1000
-        if ms != self._last_ms:
-            whole, milli = divmod(ms, 1000)
-            self._last_ms_text = (
-                f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(whole))}.{milli:03d}Z"
-            )
-            self._last_ms = ms
-        return self._last_ms_text
+    def _ts_converter(self):
+        """The function from a caller's time stamp to what the sink stores."""
+        return None
 
     def close(self) -> None:
         """Flush and finish the run. Idempotent."""
@@ -812,7 +965,7 @@ class SqliteTrail(Trail):
         super().__init__(run_id, path, clock, batch_size)
         self._con = con
 
-    def _maker(self, ref: RuleRef, outputs: str):
+    def _maker(self, ref: RuleRef, outputs: str, encoders: _Encoders):
         return _maker_factory("sqlite", len(ref.fields))(
             self.run_id,
             ref.pack_id,
@@ -823,20 +976,23 @@ class SqliteTrail(Trail):
             _rule_label(ref),
             ref.source_file,
             ref.source_line,
-            _json_object_template(ref.fields),
+            tuple(_inputs_pieces(ref.fields)),
             outputs,
-            self._memos,
+            encoders,
             self._canon,
         )
 
-    def _ts_value(self, ts):
+    def _ts_converter(self):
         if self.clock == "sim":
-            ts = float(ts)
-            return ts if math.isfinite(ts) else None
-        return self._wall_text(ts)
+            return _sim_time
+        return _wall_clock_text()
 
     def _write(self, first_seq: int, pending: list) -> None:
         rows = self._format(first_seq, pending)
+        if _NON_FINITE.search("\n".join(map(_INPUTS_OF_ROW, rows))):
+            for i, row in enumerate(rows):
+                if _NON_FINITE.search(row[_INPUTS_COLUMN]):
+                    rows[i] = self._format(first_seq + i, [pending[i]], safe=True)[0]
         con = self._con
         try:
             con.execute("BEGIN IMMEDIATE")
@@ -846,7 +1002,7 @@ class SqliteTrail(Trail):
                 con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
-        except sqlite3.Error as e:
+        except (sqlite3.Error, UnicodeEncodeError) as e:  # the latter: a lone surrogate
             raise TrailError(f"{self.path}: cannot write run {self.run_id}: {e}") from None
 
     def _finish(self) -> None:
@@ -927,7 +1083,7 @@ class JsonlTrail(Trail):
         except BaseException:
             os.close(fd)
             raise
-        super().__init__(f"R{last_run + 1}", path, clock, batch_size)
+        super().__init__(f"R{last_run + 1}", path, clock, batch_size, binary=True)
         self._fd = fd
 
     @staticmethod
@@ -949,7 +1105,7 @@ class JsonlTrail(Trail):
         record = _parse_line(os.pread(fd, end - start, start), path, "last line")
         return _run_number(record["run_id"], path, "last line")
 
-    def _maker(self, ref: RuleRef, outputs: str):
+    def _maker(self, ref: RuleRef, outputs: str, encoders: _Encoders):
         static = {
             "pack_id": ref.pack_id,
             "pack_version": ref.pack_version,
@@ -960,25 +1116,29 @@ class JsonlTrail(Trail):
             "source_file": ref.source_file,
             "source_line": ref.source_line,
         }
-        static_text = json.dumps(static, ensure_ascii=False)[1:-1].replace("%", "%%")
-        run_text = encode_basestring(self.run_id).replace("%", "%%")
-        line = (
-            f'{{"run_id": {run_text}, "seq": %d, "ts": %s, "subject": %s, {static_text},'
-            f' "inputs": {_json_object_template(ref.fields)}, "outputs": %s}}\n'
+        static_text = json.dumps(static, ensure_ascii=False)[1:-1]  # '"pack_id": ..., 12'
+        pieces = [_escape_percent(piece) for piece in _inputs_pieces(ref.fields)]
+        inputs = "%b".join(pieces)
+        run_id = _escape_percent(encode_basestring(self.run_id))
+        head = f'{{"run_id": {run_id}, "seq": %d, "ts": %b, "subject": %b, '
+        line = f'{head}{_escape_percent(static_text)}, "inputs": {inputs}, "outputs": %b}}\n'
+        return _maker_factory("jsonl", len(ref.fields))(
+            line.encode(), outputs.encode(), encoders, self._canon
         )
-        return _maker_factory("jsonl", len(ref.fields))(line, outputs, self._memos, self._canon)
 
-    def _ts_value(self, ts):
+    def _ts_converter(self):
         if self.clock == "sim":
-            return _encode_float(float(ts))
-        return f'"{self._wall_text(ts)}"'
+            return _sim_time_json
+        return _wall_clock_text(json_bytes=True)
 
     def _write(self, first_seq: int, pending: list) -> None:
         lines = self._format(first_seq, pending)
-        try:
-            data = "".join(lines).encode("utf-8")
-        except UnicodeEncodeError as e:
-            raise TrailError(f"{self.path}: cannot record run {self.run_id}: {e}") from None
+        data = b"".join(lines)
+        if _NON_FINITE_BYTES.search(data):
+            for i, line in enumerate(lines):
+                if _NON_FINITE_BYTES.search(line):
+                    lines[i] = self._format(first_seq + i, [pending[i]], safe=True)[0]
+            data = b"".join(lines)
         fd = self._fd
         size = os.fstat(fd).st_size
         view = memoryview(data)
