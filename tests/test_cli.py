@@ -20,6 +20,11 @@ NEEDS = ROOT / "samples" / "needs_log.csv"
 DATA = Path(__file__).parent / "data"
 
 
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 def invoke(*args: str):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
@@ -84,16 +89,11 @@ def test_schema_pack_is_json_schema():
 def test_run_writes_actions_and_trail(demo):
     out, result = demo
     assert result.stdout.startswith("run R1: 400 facts, 400 firings, ")
-    with open(out / "actions.csv", encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    assert list(rows[0])[:4] == ["action_id", "subject", "rule_id", "action"] or {
-        "action_id", "subject", "rule_id", "action"} <= set(rows[0])
+    rows = read_rows(out / "actions.csv")
+    assert {"action_id", "subject", "rule_id", "action"} <= set(rows[0])
     assert pd.read_parquet(out / "actions.parquet").shape[0] == len(rows)
     # every need in the log is answered per the seed table: N19 -> KZB-15 only
-    needs = {}
-    with open(NEEDS, encoding="utf-8", newline="") as handle:
-        for i, row in enumerate(csv.DictReader(handle), 1):
-            needs[i] = row["need"]
+    needs = {i: row["need"] for i, row in enumerate(read_rows(NEEDS), 1)}
     complaint_rows = [r for r in rows if needs[int(r["input_row"])] == "N19"]
     assert complaint_rows and {r["action"] for r in complaint_rows} == {"KZB-15"}
     db = sqlite3.connect(out / "trail.sqlite")
@@ -103,7 +103,7 @@ def test_run_writes_actions_and_trail(demo):
 
 def test_explain_action_back_to_rule_file_line_and_inputs(demo):
     out, _ = demo
-    rows = list(csv.DictReader(open(out / "actions.csv", encoding="utf-8")))
+    rows = read_rows(out / "actions.csv")
     row = next(r for r in rows if r["rule_id"] == "N14" and r["action"] == "KZB-12")
     result = invoke("explain", "--trail", out / "trail.sqlite", row["action_id"])
     assert result.exit_code == 0
@@ -111,7 +111,7 @@ def test_explain_action_back_to_rule_file_line_and_inputs(demo):
     rule_line = next(i for i, line in enumerate(lines, 1) if line.strip() == "- id: N14")
     text = result.stdout
     assert text.splitlines()[0].startswith("action   KZB-12 (")
-    assert f"rule     N14 " in text
+    assert "rule     N14 " in text
     assert f"source   {KZB}:{rule_line}" in text or f"kzb.yaml:{rule_line}" in text
     assert 'inputs   need = "N14"' in text
     assert "pack     kzb 1.0.0 (sha256 " in text
@@ -121,8 +121,7 @@ def test_explain_subject_lists_every_firing(demo):
     out, _ = demo
     result = invoke("explain", "--trail", out / "trail.sqlite", "--subject", "C001")
     assert result.exit_code == 0
-    expected = sum(1 for row in csv.DictReader(open(NEEDS, encoding="utf-8"))
-                   if row["customer"] == "C001")
+    expected = sum(1 for row in read_rows(NEEDS) if row["customer"] == "C001")
     assert result.stdout.count("subject  C001") == expected > 0
 
 
@@ -202,7 +201,7 @@ def test_mapping_renames_columns(tmp_path):
     result = invoke("run", "--pack", KZB, "--input", source, "--mapping", mapping,
                     "--out", tmp_path / "o", "--trail", tmp_path / "o" / "trail.jsonl")
     assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader(open(tmp_path / "o" / "actions.csv", encoding="utf-8")))
+    rows = read_rows(tmp_path / "o" / "actions.csv")
     assert [(r["subject"], r["rule_id"], r["action"]) for r in rows] == [("C1", "N19", "KZB-15")]
     line = json.loads((tmp_path / "o" / "trail.jsonl").read_text(encoding="utf-8"))
     assert line["rule_id"] == "N19" and line["run_id"] == "R1"

@@ -89,9 +89,20 @@ class FactTable:
     fields: Mapping[str, Field]
     columns: Mapping[str, tuple[np.ndarray, np.ndarray | None]]
 
+    _objects: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+
     def column_list(self, name: str) -> list[Any]:
         """Python values of one column, None for null (what row dicts and the trail hold)."""
-        return _to_python(*self.columns[name], self.fields[name].type)
+        return self.column_objects(name).tolist()
+
+    def column_objects(self, name: str) -> np.ndarray:
+        """One column as an object array of Python values (cached: the trail reads it often)."""
+        found = self._objects.get(name)
+        if found is None:
+            found = np.empty(self.n, dtype=object)
+            found[:] = _to_python(*self.columns[name], self.fields[name].type)
+            self._objects[name] = found
+        return found
 
     def rows(self) -> list[dict[str, Any]]:
         names = list(self.columns)
@@ -176,7 +187,7 @@ def facts_from_dataframe(frame: pd.DataFrame, fields: Mapping[str, Field],
     header = [str(c) for c in frame.columns]
     positions = {name: i for i, name in enumerate(header)}
     errors: list[StoreopsError] = []
-    for name, column in mapping.columns.items():
+    for name in mapping.columns:
         if name not in fields:
             errors.append(InputError(f"the mapping names field '{name}' that no pack declares",
                                      mapping.locations.get(name), did_you_mean(name, fields)))

@@ -19,7 +19,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -102,57 +101,59 @@ def fire_columns(tables: Sequence[CompiledTable], facts: FactTable) -> Firings:
 
 def record(firings: Firings, tables: Sequence[CompiledTable], facts: FactTable, trail: Trail,
            *, ts: Callable[[], float] | float | None = None) -> np.ndarray:
-    """Write one trail record per firing; return the seq of each firing.
+    """Record one trail entry per firing; return the seq of each firing.
 
-    ``ts`` is a clock (wall-clock runs, default ``time.time``) read once per
-    record batch of facts, or a fixed number (simulation time).
+    This is the cheap part of the trail ("record now, format later"): the
+    values each rule read are gathered per rule with array takes and handed
+    to the trail in one call; JSON formatting and the SQLite insert happen in
+    the trail's flush. ``ts`` is a clock read once (wall-clock runs, default
+    ``time.time``) or a fixed number (simulation time).
     """
-    keys: dict[tuple[int, int], int] = {}
-    getters: dict[tuple[int, int], Callable] = {}
-    columns: dict[str, list] = {}
-    for t, table in enumerate(tables):
+    keys: list[int] = []
+    fields: list[tuple[str, ...]] = []
+    offsets: list[int] = []
+    for table in tables:
         pack = table.pack
-        for r, rule in enumerate(table.table.rules):
+        offsets.append(len(keys))
+        for rule in table.table.rules:
             label = rule.label
-            keys[t, r] = trail.rule(RuleRef(
+            keys.append(trail.rule(RuleRef(
                 pack_id=pack.id, pack_version=pack.version, pack_sha256=pack.sha256,
                 table_id=table.table.id, rule_id=rule.id, source_file=pack.path,
                 source_line=rule.location.line, fields=rule.when.fields,
                 outputs=_outputs_json(pack, rule),
                 label_en=label.en if label else "", label_zh=label.zh if label else "",
-            ))
-            getters[t, r] = _values_getter(rule.when.fields)
-    fact_list = firings.fact.tolist()
-    subjects_by_table = []
-    for table in tables:
-        name = table.pack.subject
-        if name not in columns:
-            columns[name] = facts.column_list(name)
-        subjects_by_table.append(columns[name])
-    needed = {f for table in tables for rule in table.table.rules for f in rule.when.fields}
-    for name in needed:
-        if name not in columns:
-            columns[name] = facts.column_list(name)
+            )))
+            fields.append(rule.when.fields)
+    count = len(firings)
     first = trail.next_seq
+    if not count:
+        return np.zeros(0, dtype=np.int64)
+    # one global rule number per firing: table offset + rule index
+    slot = np.asarray(offsets, dtype=np.int64)[firings.table] + firings.rule
+    subjects = np.empty(count, dtype=object)
+    for t, table in enumerate(tables):
+        mine = firings.table == t
+        if mine.any():
+            subjects[mine] = facts.column_objects(table.pack.subject)[firings.fact[mine]]
+    # Values are gathered rule by rule (one array take per field read) and scattered back
+    # into firing order; a plain list, because numpy would unpack the tuples into rows.
+    values: list[tuple] = [()] * count
+    order = np.argsort(slot, kind="stable")
+    bounds = np.flatnonzero(np.diff(slot[order])) + 1
+    for group in np.split(order, bounds):
+        rule_fields = fields[slot[group[0]]]
+        if not rule_fields:
+            continue
+        at = firings.fact[group]
+        columns = [facts.column_objects(name)[at].tolist() for name in rule_fields]
+        for position, value in zip(group.tolist(), zip(*columns, strict=True), strict=True):
+            values[position] = value
     clock = time.time if ts is None else ts
-    batch = 5_000
-    table_list = firings.table.tolist()
-    rule_list = firings.rule.tolist()
-    for start in range(0, len(fact_list), batch):
-        stamp = clock() if callable(clock) else clock
-        stop = min(start + batch, len(fact_list))
-        for i, t, r in zip(fact_list[start:stop], table_list[start:stop],
-                           rule_list[start:stop], strict=True):
-            trail.add(stamp, subjects_by_table[t][i], keys[t, r], getters[t, r](columns, i))
-    return np.arange(first, first + len(fact_list), dtype=np.int64)
-
-
-def _values_getter(fields: tuple[str, ...]) -> Callable[[dict[str, list], int], tuple]:
-    if len(fields) == 1:
-        only = fields[0]
-        return lambda columns, i: (columns[only][i],)
-    pick = itemgetter(*fields)
-    return lambda columns, i: tuple(column[i] for column in pick(columns))
+    stamp = clock() if callable(clock) else clock
+    trail.add_many(stamp, subjects.tolist(), np.asarray(keys, dtype=np.int64)[slot].tolist(),
+                   values)
+    return np.arange(first, first + count, dtype=np.int64)
 
 
 def actions_frame(firings: Firings, seqs: np.ndarray, run_id: str,

@@ -24,7 +24,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -50,7 +50,7 @@ _ALLOWED_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL, _MAP, _SEQ, _MERGE}
 class _Resolver(yaml.resolver.Resolver):
     """YAML 1.2 core schema resolution instead of PyYAML's YAML 1.1 defaults."""
 
-    yaml_implicit_resolvers: dict = {}
+    yaml_implicit_resolvers: ClassVar[dict] = {}
 
 
 for _tag, _pattern, _first in (
@@ -305,7 +305,7 @@ class _Builder:
 
     def scalar(self, node: yaml.ScalarNode) -> Any:
         text, tag = node.value, node.tag
-        if tag == _STR or tag == _MERGE:
+        if tag in (_STR, _MERGE):
             return text
         if tag == _NULL:
             return None
