@@ -118,3 +118,8 @@ def test_not_utf8():
 
 def test_empty_document_is_none():
     assert load("# only a comment\n").data is None
+
+
+def test_issue_3_control_character_is_an_error_with_position():
+    # found by tests/test_packs_fuzz.py: PyYAML's reader raised outside the error handling
+    assert error("a: 1\nb: x\x07y\n") == "t.yaml:2:5: character U+0007 is not allowed in YAML"

@@ -218,8 +218,9 @@ def loads(
         line = data_bytes[: exc.start].count(b"\n") + 1
         raise YamlError("not valid UTF-8 text", Location(display, line, 1)) from None
     digest = hashlib.sha256(data_bytes).hexdigest()
-    composer = _Composer(text, max_depth)
+    composer = None
     try:
+        composer = _Composer(text, max_depth)
         root = composer.get_single_node()
     except _LimitError as exc:
         raise YamlError(exc.message, _location(display, exc.mark)) from None
@@ -230,10 +231,19 @@ def loads(
             problem = "expected a single YAML document, found more than one"
         location = _location(display, mark) if mark else Location(display, 1, 1)
         raise YamlError(problem, location) from None
+    except yaml.reader.ReaderError as exc:
+        # a character YAML does not allow (control characters, some unicode)
+        before = text[: exc.position]
+        line = before.count("\n") + 1
+        col = exc.position - (before.rfind("\n") + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise YamlError(f"character U+{code:04X} is not allowed in YAML",
+                        Location(display, line, col)) from None
     except yaml.YAMLError as exc:
         raise YamlError(f"unreadable YAML: {exc}", Location(display, 1, 1)) from None
     finally:
-        composer.dispose()
+        if composer is not None:
+            composer.dispose()
     if root is None:
         return Document(display, text, None, digest, {(): None}, {})  # type: ignore[dict-item]
     _check_size(root, display, max_nodes)
