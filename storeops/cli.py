@@ -191,7 +191,7 @@ def trace(trail_path, subject, rule_id, run_id, fmt, output) -> None:
             count = audit.export(records, fmt, out)
         click.echo(f"wrote {count:,} records to {output}", err=True)
     else:
-        audit.export(records, fmt, click.get_text_stream("stdout"))
+        audit.export(records, fmt, sys.stdout)
 
 
 def _need_file(path: str) -> None:
