@@ -232,3 +232,12 @@ def test_overlap_answers_are_sound(left, right, facts):
     # ... and satisfiable agrees with the conjunction.
     both = compile_expression(f"({left}) and ({right})", ATOM_FIELDS)
     assert satisfiable(both, ATOM_FIELDS) is (found is not None)
+
+
+def test_issue_3_text_at_most_empty_string_is_only_the_empty_string():
+    # found by the property test under the derandomized CI profile: tier <= '' admits only ''
+    a = compile_expression("not (flag or tier in ['A', ''])", ATOM_FIELDS)
+    b = compile_expression("'' >= tier", ATOM_FIELDS)
+    assert overlap(a, b, ATOM_FIELDS) is None
+    c = compile_expression("tier <= '' and tier != 'x'", ATOM_FIELDS)
+    assert satisfiable(c, ATOM_FIELDS) is True

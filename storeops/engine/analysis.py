@@ -389,8 +389,9 @@ def _pick_text(domain: _Domain) -> tuple[str] | Unknown | None:
     low, high = domain.low, domain.high
     if _empty_interval(domain):
         return None
-    if high is not None and high == "" and domain.high_open:
-        return None  # nothing sorts before the empty string
+    if high is not None and high == "":
+        # nothing sorts before the empty string: the domain is {''} at most
+        return ("",) if not domain.high_open and domain.admits("") else None
     base = "" if low is None else low
     # base + NUL * k are the strings just above base, in order.
     for k in range(len(domain.excluded) + 2):
