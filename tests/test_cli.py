@@ -218,3 +218,48 @@ def test_mapping_naming_a_missing_column(tmp_path):
     assert result.stderr == (
         f"{mapping}:3:11: the mapping names column 'bedarf' for field 'need', but "
         f"{source} has no such column\n")
+
+
+ESCALATION = """\
+pack:
+  id: escalation
+  version: "0.1"
+  title: {zh: 投诉升级, en: complaint escalation}
+  source: {document: tests}
+  subject: customer
+fields:
+  - {name: customer, type: text}
+  - {name: need, type: text}
+actions:
+  - {id: CALL_BACK, label: {zh: 回访, en: call back within a day}}
+tables:
+  - id: escalate
+    hit_policy: first
+    rules:
+      - id: complaint
+        when: "need in ['N17', 'N19']"
+        then: [{action: CALL_BACK, params: {hours: 24}}]
+"""
+
+
+def test_two_packs_over_one_needs_log(tmp_path):
+    second = tmp_path / "escalation.yaml"
+    second.write_text(ESCALATION, encoding="utf-8")
+    result = invoke("run", "--pack", KZB, "--pack", second, "--input", NEEDS,
+                    "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.output
+    rows = read_rows(tmp_path / "o" / "actions.csv")
+    complaints = [i for i, row in enumerate(read_rows(NEEDS), 1) if row["need"] in ("N17", "N19")]
+    callbacks = [r for r in rows if r["pack_id"] == "escalation"]
+    assert [int(r["input_row"]) for r in callbacks] == complaints
+    assert {r["params"] for r in callbacks} == {'{"hours": 24}'}
+    # per fact, the KZB firing comes before the escalation firing (pack order)
+    first = next(r for r in rows if int(r["input_row"]) == complaints[0])
+    assert first["pack_id"] == "kzb"
+
+
+def test_the_same_pack_twice_is_refused(tmp_path):
+    result = invoke("run", "--pack", KZB, "--pack", KZB, "--input", NEEDS,
+                    "--out", tmp_path / "o")
+    assert result.exit_code == 2
+    assert "pack id 'kzb' is also the id of" in result.stderr

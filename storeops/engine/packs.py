@@ -158,13 +158,22 @@ def load_pack(path: str | os.PathLike, *, display: str | None = None) -> Pack:
 def load_packs(paths: Iterable[str | os.PathLike]) -> list[Pack]:
     """Load several packs, collecting the errors of all of them before raising."""
     packs, errors = [], []
+    seen: dict[str, Pack] = {}
     for path in paths:
         try:
-            packs.append(load_pack(path))
+            pack = load_pack(path)
         except ErrorList as exc:
             errors.extend(exc.errors)
+            continue
         except StoreopsError as exc:
             errors.append(exc)
+            continue
+        if pack.id in seen:
+            errors.append(PackError(
+                f"pack id '{pack.id}' is also the id of {seen[pack.id].path}; the trail and "
+                "the action plan need one id per pack", Location(pack.path, 1, 1)))
+        seen[pack.id] = pack
+        packs.append(pack)
     if errors:
         raise ErrorList(errors)
     return packs
