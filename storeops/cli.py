@@ -55,7 +55,9 @@ def validate(paths: tuple[str, ...]) -> None:
     """Check rule packs (files or folders) and mapping files.
 
     Prints one line per valid file; every problem as FILE:LINE:COL: message on
-    stderr, all of them at once, and exits with code 2.
+    stderr, all of them at once, and exits with code 2. Table checks that are
+    worth a look but not errors (gaps in a DMN table, rows a FIRST table
+    shadows) print as FILE:LINE:COL: warning: message and keep exit code 0.
     """
     from .engine import adapters, packs, yamlsafe
 
@@ -74,6 +76,8 @@ def validate(paths: tuple[str, ...]) -> None:
             rules = sum(len(t.rules) for t in pack.tables)
             click.echo(f"{pack.path}: ok ({pack.id} {pack.version}, {len(pack.tables)} "
                        f"table(s), {rules} rule(s))")
+            for warning in pack.warnings:
+                click.echo(f"{warning.location}: warning: {warning.message}", err=True)
         except ErrorList as exc:
             errors.extend(exc.errors)
         except (StoreopsError, yamlsafe.YamlError) as exc:

@@ -62,7 +62,7 @@ tables:
     assert errors == [
         "p.yaml:18:54: unknown key 'priorty' in tables.0.rules.0 (did you mean 'priority'?)",
         "p.yaml:19:64: tables.0.rules.1.priority: expected an integer, got the text 'high'",
-        "p.yaml:20:9: tables.0.rules.2: missing required key 'when'",
+        "p.yaml:20:9: tables.0.rules.2: needs 'when' or 'cells'",
     ]
 
 
@@ -85,7 +85,7 @@ tables:
 """)
     assert errors == [
         "p.yaml:16:17: tables.0.hit_policy: expected one of unique, first, priority, any, "
-        "collect, got the text 'colect' (did you mean 'collect'?)"
+        "collect, rule_order, output_order, got the text 'colect' (did you mean 'collect'?)"
     ]
 
 

@@ -17,10 +17,12 @@ only on the parts an earlier one accepted, so one mistake is reported once:
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -32,7 +34,9 @@ from . import yamlsafe
 from .errors import ErrorList, ExpressionError, Location, PackError, StoreopsError, did_you_mean
 from .expressions import Expression, Field, compile_expression
 
-HIT_POLICIES = ("unique", "first", "priority", "any", "collect")
+HIT_POLICIES = ("unique", "first", "priority", "any", "collect", "rule_order",
+                "output_order")
+SINGLE_HIT = ("unique", "first", "priority", "any")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +83,30 @@ class Rule:
     kpi: str | None
     confidence: str | None
     location: Location
+    result: tuple[Any, ...] = ()  # DMN output values, one per output column (Decimal numbers)
 
     @property
     def outputs_json(self) -> str:
         return json.dumps([o.as_json() for o in self.outputs], ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class InputColumn:
+    """A DMN input column: a label as modelers show it, and the expression it tests."""
+
+    label: str
+    expression: Expression
+    values: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OutputColumn:
+    """A DMN output column; ``values`` orders outputs for PRIORITY and OUTPUT ORDER."""
+
+    name: str
+    label: str
+    type: str
+    values: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +116,9 @@ class Table:
     hit_policy: str
     rules: tuple[Rule, ...]
     location: Location
+    inputs: tuple[InputColumn, ...] = ()
+    outputs: tuple[OutputColumn, ...] = ()
+    aggregation: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +155,7 @@ class Pack:
     kpis: Mapping[str, Kpi]
     actions: Mapping[str, Action]
     tables: tuple[Table, ...]
+    warnings: tuple[PackError, ...] = ()  # table checks worth a look, not errors (gaps...)
 
     def rules(self) -> Iterable[tuple[Table, Rule]]:
         for table in self.tables:
@@ -153,6 +181,18 @@ def load_pack(path: str | os.PathLike, *, display: str | None = None) -> Pack:
     """Load, validate and compile one pack; raise ErrorList with all its problems."""
     doc = yamlsafe.load(path, display=display or _display(path))
     return _Loader(doc).load()
+
+
+def load_pack_data(data: Mapping[str, Any], display: str = "<pack>") -> Pack:
+    """Validate and compile a pack given as plain data (e.g. imported from DMN).
+
+    The data is written out as YAML and read back, so it passes exactly the
+    checks a pack file does; positions refer to that YAML text.
+    """
+    import yaml
+
+    text = yaml.safe_dump(dict(data), allow_unicode=True, sort_keys=False)
+    return _Loader(yamlsafe.loads(text, display=display)).load()
 
 
 def load_packs(paths: Iterable[str | os.PathLike]) -> list[Pack]:
@@ -207,6 +247,7 @@ class _Loader:
     def __init__(self, doc: yamlsafe.Document) -> None:
         self.doc = doc
         self.errors: list[StoreopsError] = []
+        self.warnings: list[PackError] = []
 
     def error(self, message: str, path: tuple, hint: str | None = None, *, key: bool = False):
         where = self.doc.locate_key(path) if key else self.doc.locate(path)
@@ -275,8 +316,9 @@ class _Loader:
                 continue
             formula = None
             if "formula" in item:
-                formula = self.expression(item["formula"], ("kpis", i, "formula"), fields,
-                                          constants, expect=None)
+                formula = self.expression(item["formula"],
+                                          self.doc.scalar_locator(("kpis", i, "formula")),
+                                          fields, constants, expect=None)
             kpis[kpi_id] = Kpi(kpi_id, _label(item["label"]), item.get("unit"), formula,
                                self.doc.locate(("kpis", i)))
 
@@ -304,6 +346,7 @@ class _Loader:
             id=meta["id"], version=meta["version"], title=_label(meta["title"]), subject=subject,
             path=self.doc.path, sha256=self.doc.sha256, fields=fields, field_values=field_values,
             parameters=parameters, kpis=kpis, actions=actions, tables=tuple(tables),
+            warnings=tuple(sorted(self.warnings, key=StoreopsError.sort_key)),
         )
 
     def enumeration(self, item: dict, i: int) -> tuple:
@@ -323,46 +366,210 @@ class _Loader:
                 good.append(value)
         return tuple(good)
 
-    def expression(self, text: str, path: tuple, fields, constants, *, expect):
+    def expression(self, text: str, locate: Callable[[int], Location], fields, constants, *,
+                   expect):
         try:
-            return compile_expression(text, fields, parameters=constants,
-                                      locate=self.doc.scalar_locator(path), expect=expect)
+            return compile_expression(text, fields, parameters=constants, locate=locate,
+                                      expect=expect)
         except ExpressionError as exc:
             if exc.location is None:
-                exc.location = self.doc.locate(path)
+                exc.location = locate(0)
             self.errors.append(exc)
             return None
 
+    def error_at(self, message: str, where: Location, hint: str | None = None) -> None:
+        self.errors.append(PackError(message, where, hint))
+
     def table(self, item, t, fields, field_values, constants, actions, kpis) -> Table:
-        path = ("tables", t)
+        places: _Places = _YamlPlaces(self.doc, ("tables", t))
+        if "sheet" in item:
+            loaded = self.sheet_table(item, places)
+            if loaded is None:
+                return Table(item["id"], None, "collect", (), places.at(()))
+            item, places = loaded
         rules: list[Rule] = []
         rule_ids: set[str] = set()
+        ctx = _TableContext(item, places, fields, constants)
+        inputs = self.inputs(ctx)
+        columns = self.output_columns(ctx)
         if not item["rules"]:
-            self.error(f"table '{item['id']}' has no rules", (*path, "rules"))
+            self.error_at(f"table '{item['id']}' has no rules", places.at(("rules",)))
+        if item.get("aggregation") and (item["hit_policy"] != "collect" or len(columns) != 1):
+            self.error_at("aggregation needs hit policy collect and exactly one output column",
+                          places.key(("aggregation",)))
         for r, raw in enumerate(item["rules"]):
-            rpath = (*path, "rules", r)
+            rpath = ("rules", r)
             if raw["id"] in rule_ids:
-                self.error(f"duplicate rule id '{raw['id']}' in table '{item['id']}'",
-                           (*rpath, "id"))
+                self.error_at(f"duplicate rule id '{raw['id']}' in table '{item['id']}'",
+                              places.at((*rpath, "id")))
             rule_ids.add(raw["id"])
-            when = self.expression(raw["when"], (*rpath, "when"), fields, constants,
-                                   expect="boolean")
-            outputs = self.outputs(raw["then"], (*rpath, "then"), actions)
+            when = self.rule_condition(ctx, raw, rpath, inputs)
+            outputs = self.outputs(raw.get("then", []), places, (*rpath, "then"), actions)
+            result = self.result(ctx, raw, rpath, columns)
             if raw.get("kpi") is not None and raw["kpi"] not in kpis:
-                self.error(f"unknown KPI '{raw['kpi']}'", (*rpath, "kpi"),
-                           did_you_mean(raw["kpi"], kpis))
+                self.error_at(f"unknown KPI '{raw['kpi']}'", places.at((*rpath, "kpi")),
+                              did_you_mean(raw["kpi"], kpis))
             if when is not None:
-                self.enum_literals(when, (*rpath, "when"), field_values)
+                if "when" in raw and "cells" not in raw:
+                    self.enum_literals(when, places.scalar((*rpath, "when")), field_values)
                 rules.append(Rule(raw["id"], _label(raw["label"]) if "label" in raw else None,
                                   when, outputs, raw.get("priority", 0), raw.get("kpi"),
-                                  raw.get("confidence"), self.doc.locate(rpath)))
+                                  raw.get("confidence"), places.at(rpath), result))
         table = Table(item["id"], _label(item["title"]) if "title" in item else None,
-                      item["hit_policy"], tuple(rules), self.doc.locate(path))
+                      item["hit_policy"], tuple(rules), places.at(()), inputs, columns,
+                      item.get("aggregation"))
         if len(rules) == len(item["rules"]):
-            self.table_checks(table, fields, path)
+            self.table_checks(table, fields, places)
+            self.coverage_checks(table, fields, field_values, places)
         return table
 
-    def outputs(self, items: list, path: tuple, actions: Mapping[str, Action]) -> tuple:
+    def coverage_checks(self, table: Table, fields, field_values, places: _Places) -> None:
+        from .checks import check_table
+
+        for finding in check_table(table, fields, field_values):
+            where = places.at(() if finding.rule is None
+                              else _condition_path(table, finding.rule))
+            self.warnings.append(PackError(finding.message, where))
+
+    def sheet_table(self, item: dict, places: _Places):
+        """The table from a spreadsheet beside the pack, with positions in that sheet."""
+        from . import sheets
+
+        spec = item["sheet"]
+        folder = Path(self.doc.path).parent
+        try:
+            loaded = sheets.read_table(folder / spec["file"], sheet=spec.get("sheet"),
+                                       table_id=item["id"],
+                                       display=os.path.join(os.path.dirname(self.doc.path),
+                                                            spec["file"]))
+        except ErrorList as exc:
+            self.errors.extend(exc.errors)
+            return None
+        except StoreopsError as exc:
+            if exc.location is None:
+                exc.location = places.at(("sheet",))
+            self.errors.append(exc)
+            return None
+        data = {**loaded.data, **{k: v for k, v in item.items() if k != "sheet"}}
+        data.setdefault("rules", [])
+        problems = list(_table_validator().iter_errors(data))
+        for err in problems:
+            self.errors.append(schema_error(None, err, locate=loaded.locate))
+        if problems:
+            return None
+        return data, _SheetPlaces(loaded.locate)
+
+    def inputs(self, ctx: _TableContext) -> tuple[InputColumn, ...]:
+        columns = []
+        for j, raw in enumerate(ctx.item.get("inputs", [])):
+            expr = self.expression(raw["expression"],
+                                   ctx.places.scalar(("inputs", j, "expression")),
+                                   ctx.fields, ctx.constants, expect=None)
+            if expr is not None:
+                columns.append(InputColumn(raw.get("label", raw["expression"]), expr,
+                                           tuple(raw.get("values", ()))))
+        return tuple(columns)
+
+    def output_columns(self, ctx: _TableContext) -> tuple[OutputColumn, ...]:
+        columns = []
+        names: set[str] = set()
+        rules = ctx.item.get("rules", [])
+        for k, raw in enumerate(ctx.item.get("outputs", [])):
+            if raw["name"] in names:
+                self.error_at(f"duplicate output '{raw['name']}'",
+                              ctx.places.at(("outputs", k, "name")))
+            names.add(raw["name"])
+            kind = raw.get("type") or _infer_type(
+                [r["result"][k] for r in rules if len(r.get("result", [])) > k])
+            try:
+                values = tuple(_typed(v, kind) for v in raw.get("values", ()))
+            except ValueError:
+                self.error_at(f"the values of output '{raw['name']}' are not all "
+                              f"{_TYPE_WORDS[kind]}", ctx.places.at(("outputs", k, "values")))
+                values = ()
+            columns.append(OutputColumn(raw["name"], raw.get("label", raw["name"]), kind,
+                                        values))
+        return tuple(columns)
+
+    def rule_condition(self, ctx: _TableContext, raw: dict, rpath: tuple,
+                       inputs: tuple[InputColumn, ...]) -> Expression | None:
+        """The rule's condition: its S-FEEL cells and its ``when``, ANDed, compiled once."""
+        if "cells" not in raw and "when" not in raw:
+            return None  # the schema says so
+        parts: list[tuple[str, Callable[[int], Location]]] = []
+        if "cells" in raw:
+            from .sfeel import translate_cell
+
+            cells = raw["cells"]
+            declared = len(ctx.item.get("inputs", []))
+            if len(cells) != declared:
+                self.error_at(f"rule '{raw['id']}' has {len(cells)} cell(s) for "
+                              f"{declared} input column(s)", ctx.places.at((*rpath, "cells")))
+                return None
+            if len(inputs) != declared:
+                return None  # an input expression is broken, and reported already
+            for j, cell in enumerate(cells):
+                where = ctx.places.scalar((*rpath, "cells", j))
+                try:
+                    text = translate_cell(cell, f"({inputs[j].expression.text})")
+                except ExpressionError as exc:
+                    exc.location = where(getattr(exc, "offset", 0) or 0)
+                    self.errors.append(exc)
+                    return None
+                if text != "true":
+                    # offsets in the translated text do not map into the cell: point at it
+                    cell_start = where(0)
+                    parts.append((text, lambda offset, at=cell_start: at))
+        if "when" in raw:
+            parts.append((raw["when"], ctx.places.scalar((*rpath, "when"))))
+        if not parts:
+            parts.append(("true", ctx.places.scalar(rpath)))
+        if len(parts) == 1:
+            text, where = parts[0]
+            return self.expression(text, where, ctx.fields, ctx.constants, expect="boolean")
+        combined = " and ".join(f"({text})" for text, _ in parts)
+        try:
+            return compile_expression(combined, ctx.fields, parameters=ctx.constants,
+                                      expect="boolean")
+        except ExpressionError:
+            # Compile the parts one by one, so that the error points into its own cell.
+            before = len(self.errors)
+            for text, where in parts:
+                self.expression(text, where, ctx.fields, ctx.constants, expect="boolean")
+            if len(self.errors) == before:
+                self.error_at(f"rule '{raw['id']}': its cells do not combine",
+                              ctx.places.at(rpath))
+            return None
+
+    def result(self, ctx: _TableContext, raw: dict, rpath: tuple,
+               columns: tuple[OutputColumn, ...]) -> tuple:
+        if "result" not in raw:
+            if columns:
+                self.error_at(f"rule '{raw['id']}' has no result for the output columns",
+                              ctx.places.at(rpath))
+            return ()
+        values = raw["result"]
+        if len(values) != len(columns):
+            self.error_at(f"rule '{raw['id']}' has {len(values)} result value(s) for "
+                          f"{len(columns)} output column(s)", ctx.places.at((*rpath, "result")))
+            return ()
+        typed = []
+        for k, (value, column) in enumerate(zip(values, columns, strict=True)):
+            where = ctx.places.at((*rpath, "result", k))
+            try:
+                converted = _typed(value, column.type)
+            except ValueError:
+                self.error_at(f"result {value!r} for output '{column.name}' is not "
+                              f"{_TYPE_WORDS[column.type]}", where)
+                continue
+            if column.values and converted is not None and converted not in column.values:
+                self.error_at(f"result {value!r} is not a value of output '{column.name}'",
+                              where, did_you_mean(str(value), [str(v) for v in column.values]))
+            typed.append(converted)
+        return tuple(typed)
+
+    def outputs(self, items: list, places: _Places, path: tuple,
+                actions: Mapping[str, Action]) -> tuple:
         outputs = []
         for k, raw in enumerate(items):
             if isinstance(raw, str):
@@ -370,19 +577,19 @@ class _Loader:
             else:
                 output = Output(raw["action"], tuple(sorted(raw.get("params", {}).items())))
             if actions and output.action not in actions:
-                self.error(f"unknown action '{output.action}'", (*path, k),
-                           did_you_mean(output.action, actions))
+                self.error_at(f"unknown action '{output.action}'", places.at((*path, k)),
+                              did_you_mean(output.action, actions))
             outputs.append(output)
         return tuple(outputs)
 
-    def enum_literals(self, expr: Expression, path: tuple, field_values) -> None:
+    def enum_literals(self, expr: Expression, locate: Callable[[int], Location],
+                      field_values) -> None:
         """A text literal compared with an enumerated field must be one of its values."""
         from .analysis import literal_comparisons
 
         for name, value, offset in literal_comparisons(expr):
             allowed = field_values.get(name)
             if allowed and value not in allowed:
-                locate = self.doc.scalar_locator(path)
                 self.errors.append(PackError(
                     f"{value!r} is not a value of field '{name}'", locate(offset),
                     did_you_mean(str(value), [str(v) for v in allowed])
@@ -390,30 +597,134 @@ class _Loader:
                     + (", ..." if len(allowed) > 12 else ""),
                 ))
 
-    def table_checks(self, table: Table, fields, path: tuple) -> None:
+    def table_checks(self, table: Table, fields, places: _Places) -> None:
         from .analysis import UNKNOWN, overlap, satisfiable
 
         for r, rule in enumerate(table.rules):
             if satisfiable(rule.when, fields) is False:
-                self.error(f"rule '{rule.id}' can never match: its condition is contradictory",
-                           (*path, "rules", r, "when"))
+                self.error_at(f"rule '{rule.id}' can never match: its condition is "
+                              "contradictory", places.at(_condition_path(table, r)))
         if table.hit_policy not in ("unique", "any"):
             return
         rules = table.rules
         for i in range(len(rules)):
             for j in range(i + 1, len(rules)):
-                if table.hit_policy == "any" and rules[i].outputs == rules[j].outputs:
+                if table.hit_policy == "any" and (rules[i].outputs, rules[i].result) == (
+                    rules[j].outputs, rules[j].result
+                ):
                     continue
                 witness = overlap(rules[i].when, rules[j].when, fields)
                 if witness is None or witness is UNKNOWN:
                     continue
                 example = ", ".join(f"{k}={v!r}" for k, v in sorted(witness.items()))
                 kind = "UNIQUE" if table.hit_policy == "unique" else "ANY (different outputs)"
-                self.error(
+                self.error_at(
                     f"rules '{rules[i].id}' and '{rules[j].id}' of {kind} table "
                     f"'{table.id}' can both match one fact, e.g. {example or 'any fact'}",
-                    (*path, "rules", j, "when"),
+                    places.at(_condition_path(table, j)),
                 )
+
+
+class _Places:
+    """Where the parts of a table are written: in the pack's YAML, or in a spreadsheet."""
+
+    def at(self, path: tuple) -> Location:
+        raise NotImplementedError
+
+    def key(self, path: tuple) -> Location:
+        return self.at(path)
+
+    def scalar(self, path: tuple) -> Callable[[int], Location]:
+        where = self.at(path)
+        return lambda offset: where
+
+
+class _YamlPlaces(_Places):
+    def __init__(self, doc: yamlsafe.Document, prefix: tuple) -> None:
+        self.doc, self.prefix = doc, prefix
+
+    def at(self, path: tuple) -> Location:
+        return self.doc.locate((*self.prefix, *path))
+
+    def key(self, path: tuple) -> Location:
+        return self.doc.locate_key((*self.prefix, *path))
+
+    def scalar(self, path: tuple) -> Callable[[int], Location]:
+        return self.doc.scalar_locator((*self.prefix, *path))
+
+
+class _SheetPlaces(_Places):
+    """Cells of a spreadsheet: errors name the sheet, row and column of the cell."""
+
+    def __init__(self, locate: Callable[[tuple], Location]) -> None:
+        self.locate = locate
+
+    def at(self, path: tuple) -> Location:
+        return self.locate(path)
+
+
+@dataclass(frozen=True)
+class _TableContext:
+    item: dict
+    places: _Places
+    fields: Mapping[str, Field]
+    constants: Mapping[str, Any]
+
+
+def _condition_path(table: Table, r: int) -> tuple:
+    """Where a rule's condition is written: its ``when``, or else its cells."""
+    return ("rules", r, "cells") if table.inputs else ("rules", r, "when")
+
+
+_TYPE_WORDS = {"number": "a number", "text": "text", "boolean": "true or false",
+               "date": "a date (YYYY-MM-DD)"}
+
+
+def _typed(value: Any, kind: str) -> Any:
+    """A result value in its output type; numbers become exact decimals (DMN semantics)."""
+    if value is None:
+        return None
+    if kind == "number":
+        if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+            raise ValueError(value)
+        return Decimal(str(value))
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            raise ValueError(value)
+        return value
+    if kind == "date":
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return datetime.date.fromisoformat(value)
+    if not isinstance(value, str):
+        raise ValueError(value)
+    return value
+
+
+def _infer_type(values: list[Any]) -> str:
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, bool) for v in present):
+        return "boolean"
+    if present and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                       for v in present):
+        return "number"
+    return "text"
+
+
+@cache
+def _table_validator() -> jsonschema.Draft202012Validator:
+    """The schema of one table, for tables read from spreadsheets."""
+    root = pack_schema()
+    return jsonschema.Draft202012Validator(
+        {**root["properties"]["tables"]["items"], "$defs": root["$defs"]})
+
+
+class _Locator:
+    """Stands in for a Document where positions come from a function (spreadsheets)."""
+
+    def __init__(self, locate: Callable[[tuple], Location]) -> None:
+        self.locate = locate
+        self.locate_key = locate
 
 
 def _unique(errors: list[StoreopsError]) -> list[StoreopsError]:
@@ -453,8 +764,15 @@ def _describe(value: Any) -> str:
     return "nothing" if value is None else type(value).__name__
 
 
-def schema_error(doc: yamlsafe.Document, err: jsonschema.ValidationError) -> PackError:
-    """Turn a jsonschema error into a positioned, plain-language PackError."""
+def schema_error(doc: yamlsafe.Document | None, err: jsonschema.ValidationError, *,
+                 locate: Callable[[tuple], Location] | None = None) -> PackError:
+    """Turn a jsonschema error into a positioned, plain-language PackError.
+
+    Positions come from the YAML document, or from ``locate`` for tables read
+    from spreadsheets.
+    """
+    if locate is not None:
+        doc = _Locator(locate)  # type: ignore[assignment]
     path = tuple(err.absolute_path)
     where = ".".join(str(p) for p in path) or "the pack"
     validator = err.validator
@@ -462,6 +780,9 @@ def schema_error(doc: yamlsafe.Document, err: jsonschema.ValidationError) -> Pac
         # The output items accept an id or a mapping; name what the item failed as a mapping
         # only when it is a mapping, otherwise say what an item may be.
         if isinstance(err.instance, dict):
+            if all(e.validator == "required" for e in err.context):
+                names = " or ".join(f"'{e.message.split(chr(39))[1]}'" for e in err.context)
+                return PackError(f"{where}: needs {names}", doc.locate(path))
             deepest = max(err.context, key=lambda e: len(e.absolute_path))
             if deepest.validator != "type":
                 return schema_error(doc, deepest)
@@ -495,6 +816,9 @@ def schema_error(doc: yamlsafe.Document, err: jsonschema.ValidationError) -> Pac
         return PackError(f"{where}: {_describe(err.instance)} is not a valid id "
                          f"(letters, digits, '_', '.', '-'; starting with a letter)",
                          doc.locate(path))
+    if validator == "not" and isinstance(err.instance, dict) and "sheet" in err.instance:
+        return PackError(f"{where}: a table with 'sheet' takes its hit policy, inputs, outputs "
+                         "and rules from the sheet; remove them here", doc.locate(path))
     if validator in ("minItems", "minLength"):
         return PackError(f"{where}: must not be empty", doc.locate(path))
     if validator in ("maxItems", "maxLength", "maxProperties", "maximum", "minimum"):

@@ -17,19 +17,33 @@ Hit policies (DMN names):
   returned. Matches with different outputs are an error naming the rows.
 * ``collect``: every matching row, ordered by priority (highest first) and
   then by table order.
+* ``rule_order``: every matching row, in table order.
+* ``output_order``: every matching row, sorted by the order of the output
+  values declared in the table's output columns, then by table order.
+
+For ``priority`` the output value order decides when the table declares
+output ``values`` (DMN); otherwise the rules' ``priority`` numbers do. Either
+way the conditions are handed to the matchers already sorted, so that "first
+hit" means "highest priority" and the policies cost nothing per fact.
+
+``CompiledTable.evaluate`` returns the DMN result of a table with output
+columns: one value (or a mapping for several outputs) for single-hit
+policies, a list for multi-hit ones, one exact decimal for COLLECT with SUM,
+MIN, MAX or COUNT.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 
 from .errors import EvaluationError
 from .expressions import compile_columnar, compile_matcher
-from .packs import Pack, Rule, Table
+from .packs import SINGLE_HIT, Pack, Rule, Table
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,32 @@ class CompiledTable:
     def decide(self, fact: Mapping[str, Any]) -> list[Rule]:
         """The rows of this table that the hit policy selects for one fact."""
         return [self.table.rules[i] for i in self.decide_indices(fact)]
+
+    def evaluate(self, fact: Mapping[str, Any]) -> Any:
+        """The DMN result of this table for one fact (see the module docstring)."""
+        return self.result_of(self.decide(fact))
+
+    def result_of(self, rules: Sequence[Rule]) -> Any:
+        table = self.table
+        outputs = table.outputs
+
+        def value(rule: Rule) -> Any:
+            if len(outputs) == 1:
+                return rule.result[0] if rule.result else None
+            return {column.name: v for column, v in zip(outputs, rule.result, strict=True)}
+
+        if table.hit_policy in SINGLE_HIT:
+            return value(rules[0]) if rules else None
+        if table.aggregation == "count":
+            return Decimal(len(rules))
+        if table.aggregation:
+            present = [rule.result[0] for rule in rules if rule.result[0] is not None]
+            if not present:
+                return None
+            if table.aggregation == "sum":
+                return sum(present, Decimal(0))
+            return min(present) if table.aggregation == "min" else max(present)
+        return [value(rule) for rule in rules]
 
     def decide_indices(self, fact: Mapping[str, Any]) -> list[int]:
         hits = self.match(fact)
@@ -78,7 +118,7 @@ class CompiledTable:
                     subject = None if subjects is None else subjects[fact]
                     raise self._conflict(hits, {self.pack.subject: subject},
                                          policy.upper(), row=int(fact))
-        if policy == "collect":
+        if policy not in SINGLE_HIT:
             facts, rows = np.nonzero(mask)
         else:
             any_hit = mask.any(axis=1)
@@ -112,14 +152,13 @@ def compile_table(pack: Pack, table: Table) -> CompiledTable:
     policies cost nothing extra per fact.
     """
     rules = table.rules
-    order: tuple[int, ...] = ()
-    if table.hit_policy in ("priority", "collect") and any(r.priority for r in rules):
-        order = tuple(sorted(range(len(rules)), key=lambda i: (-rules[i].priority, i)))
+    order = _evaluation_order(table)
     ordered = [rules[i] for i in order] if order else list(rules)
     conditions = [rule.when for rule in ordered]
     first_only = table.hit_policy in ("first", "priority")
-    outputs: dict[tuple, int] = {}
-    signature = tuple(outputs.setdefault(rule.outputs, len(outputs)) for rule in ordered)
+    signatures: dict[tuple, int] = {}
+    signature = tuple(signatures.setdefault((rule.outputs, rule.result), len(signatures))
+                      for rule in ordered)
     return CompiledTable(
         pack=pack,
         table=table,
@@ -128,6 +167,32 @@ def compile_table(pack: Pack, table: Table) -> CompiledTable:
         match_columns=compile_columnar(conditions),
         signature=signature,
     )
+
+
+def _evaluation_order(table: Table) -> tuple[int, ...]:
+    """Row positions in the order the matchers test them; () means table order."""
+    rules = table.rules
+    ranked = [k for k, column in enumerate(table.outputs) if column.values]
+    if table.hit_policy in ("priority", "output_order") and ranked:
+        def rank(i: int) -> tuple:
+            result = rules[i].result
+            return (*(_position(table.outputs[k].values, result[k] if result else None)
+                      for k in ranked), i)
+
+        order = tuple(sorted(range(len(rules)), key=rank))
+    elif table.hit_policy in ("priority", "collect") and any(r.priority for r in rules):
+        order = tuple(sorted(range(len(rules)), key=lambda i: (-rules[i].priority, i)))
+    else:
+        return ()
+    return () if order == tuple(range(len(rules))) else order
+
+
+def _position(values: tuple, value: Any) -> int:
+    """Where a value stands in an output's declared order; undeclared values come last."""
+    try:
+        return values.index(value)
+    except ValueError:
+        return len(values)
 
 
 def compile_pack(pack: Pack) -> list[CompiledTable]:
