@@ -198,6 +198,86 @@ def trace(trail_path, subject, rule_id, run_id, fmt, output) -> None:
         audit.export(records, fmt, sys.stdout)
 
 
+@cli.group()
+def dmn() -> None:
+    """Import DMN decision tables into packs, and export packs as DMN."""
+
+
+@dmn.command("import")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The pack to write (YAML).")
+def dmn_import(model: str, output: str) -> None:
+    """Turn the decision tables of a DMN 1.3-1.5 model into a pack.
+
+    FEEL beyond S-FEEL unary tests is refused with the element's id and line,
+    never guessed. The pack is validated before it is written.
+    """
+    from .engine import dmn as dmn_module
+    from .engine.packs import load_pack_data
+
+    _need_file(model)
+    data = dmn_module.import_dmn(model)
+    pack = load_pack_data(data, display=output)
+    dmn_module.write_pack_yaml(data, output)
+    rules = sum(len(t.rules) for t in pack.tables)
+    click.echo(f"wrote {output}: {len(pack.tables)} table(s), {rules} rule(s)")
+
+
+@dmn.command("export")
+@click.argument("pack_path", metavar="PACK", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The DMN 1.5 model to write.")
+def dmn_export(pack_path: str, output: str) -> None:
+    """Write a pack's DMN-style tables as a DMN 1.5 model a modeler opens."""
+    from .engine import dmn as dmn_module
+    from .engine.packs import load_pack
+
+    load_pack(pack_path)  # refuse an invalid pack before writing anything
+    dmn_module.export_dmn(pack_path, output)
+    click.echo(f"wrote {output}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(file_okay=False))
+def tck(paths: tuple[str, ...]) -> None:
+    """Run DMN TCK cases (model + test XML per folder) under the given folders.
+
+    Prints one line per test case and a last line 'N passed, M failed'; exits 1
+    when any case fails.
+    """
+    from .engine import tck as tck_module
+
+    for path in paths:
+        if not os.path.isdir(path):
+            raise InputError("no such folder", Location(path, 1, 1))
+    results = []
+    for result in tck_module.run_tck(paths):
+        results.append(result)
+        click.echo(tck_module.format_result(result))
+    click.echo(tck_module.summary(results))
+    if not results or not all(r.passed for r in results):
+        sys.exit(1)
+
+
+@cli.group()
+def table() -> None:
+    """Work with single decision tables (spreadsheets)."""
+
+
+@table.command("export")
+@click.argument("pack_path", metavar="PACK", type=click.Path(dir_okay=False))
+@click.argument("table_id", metavar="TABLE")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The .xlsx (or .csv) file to write.")
+def table_export(pack_path: str, table_id: str, output: str) -> None:
+    """Write one DMN-style table of a pack to an .xlsx sheet (or CSV) for Excel users."""
+    from .engine import api
+
+    api.export_table(pack_path, table_id, output)
+    click.echo(f"wrote {output}")
+
+
 def _need_file(path: str) -> None:
     if not os.path.isfile(path):
         raise InputError("no such trail file", Location(path, 1, 1))

@@ -98,3 +98,28 @@ def run_files(pack_paths: Sequence[str | os.PathLike], input_path: str | os.Path
     if trail is not None:
         written.append(os.fspath(trail))
     return RunSummary(run_id, facts.n, len(firings), actions, tuple(written))
+
+
+def export_table(pack_path: str | os.PathLike, table_id: str,
+                 output: str | os.PathLike) -> None:
+    """Write one DMN-style table of a pack to a spreadsheet (.xlsx or .csv)."""
+    from . import sheets, yamlsafe
+    from .errors import InputError, Location, did_you_mean
+
+    pack = packs.load_pack(pack_path)  # refuse an invalid pack before writing anything
+    raw = yamlsafe.load(pack_path).data
+    items = {item["id"]: item for item in raw["tables"]}
+    if table_id not in items:
+        raise InputError(f"no table '{table_id}' in pack '{pack.id}'",
+                         Location(pack.path, 1, 1), did_you_mean(table_id, items))
+    item = items[table_id]
+    if "sheet" in item:
+        folder = os.path.dirname(os.fspath(pack_path))
+        spec = item["sheet"]
+        item = {**sheets.read_table(os.path.join(folder, spec["file"]), sheet=spec.get("sheet"),
+                                    table_id=table_id).data, "id": table_id}
+    if "inputs" not in item:
+        table = next(t for t in pack.tables if t.id == table_id)
+        raise InputError(f"table '{table_id}' is written with 'when' conditions; only tables "
+                         "with input and output columns export to spreadsheets", table.location)
+    sheets.write_table(item, output)

@@ -85,6 +85,9 @@ def format_record(record: dict[str, Any], output: dict[str, Any] | None = None) 
 
 
 def _output_text(output: dict[str, Any]) -> str:
+    if "result" in output:
+        return ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}"
+                         for k, v in output["result"].items())
     text = str(output["action"])
     label = output.get("label")
     if label:

@@ -19,13 +19,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .adapters import FactTable
-from .packs import Pack
+from .packs import Pack, Rule, Table
 from .tables import CompiledTable, compile_pack
 from .trail import RuleRef, Trail
 
@@ -121,7 +122,7 @@ def record(firings: Firings, tables: Sequence[CompiledTable], facts: FactTable, 
                 pack_id=pack.id, pack_version=pack.version, pack_sha256=pack.sha256,
                 table_id=table.table.id, rule_id=rule.id, source_file=pack.path,
                 source_line=rule.location.line, fields=rule.when.fields,
-                outputs=_outputs_json(pack, rule),
+                outputs=_outputs_json(pack, table.table, rule),
                 label_en=label.en if label else "", label_zh=label.zh if label else "",
             )))
             fields.append(rule.when.fields)
@@ -195,7 +196,7 @@ def run(packs: Sequence[Pack], facts: FactTable, trail: Trail, *, engine: str = 
     return RunResult(trail.run_id, facts.n, len(firings), actions)
 
 
-def _outputs_json(pack: Pack, rule) -> str:
+def _outputs_json(pack: Pack, table: Table, rule: Rule) -> str:
     """The rule's outputs with the action labels, so the trail explains itself."""
     items = []
     for output in rule.outputs:
@@ -204,7 +205,19 @@ def _outputs_json(pack: Pack, rule) -> str:
         if action is not None:
             item["label"] = {"zh": action.label.zh, "en": action.label.en}
         items.append(item)
+    if rule.result:
+        pairs = zip(table.outputs, rule.result, strict=True)
+        items.append({"result": {column.name: _plain(value) for column, value in pairs}})
     return _json(items)
+
+
+def _plain(value: Any) -> Any:
+    """A result value as JSON holds it (decimals as numbers, dates as ISO text)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
 
 
 def _json(value: Any) -> str:
