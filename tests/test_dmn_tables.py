@@ -167,3 +167,26 @@ def test_gaps_and_shadowed_rows_are_warnings(tmp_path):
         "t.yaml:24:27: rule 'dead' of FIRST table 'band' can never fire: an earlier row "
         "matches every fact it matches (e.g. rule 'top')",
     ]
+
+
+def test_gap_domains_come_from_input_values_and_other_text_is_named(tmp_path):
+    path = write(tmp_path, """\
+  - id: colour
+    hit_policy: unique
+    inputs:
+      - {label: colour, expression: applicant, values: [red, green]}
+    outputs: [{name: ok, type: boolean}]
+    rules:
+      - {id: red, cells: ['"red"'], result: [true]}
+  - id: free_text
+    hit_policy: unique
+    inputs: [{label: colour, expression: applicant}]
+    outputs: [{name: ok, type: boolean}]
+    rules:
+      - {id: red, cells: ['"red"'], result: [true]}
+""")
+    pack = load_pack(path, display="t.yaml")
+    assert [str(w) for w in pack.warnings] == [
+        "t.yaml:18:5: table 'colour' has gaps: no rule matches applicant='green'",
+        "t.yaml:25:5: table 'free_text' has gaps: no rule matches applicant=(any other text)",
+    ]

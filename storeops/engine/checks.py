@@ -61,7 +61,11 @@ def check_table(table: Any, fields: Mapping[str, Field],
     wants_shadows = table.hit_policy == "first"
     if not (wants_gaps or wants_shadows) or not table.rules:
         return []
-    points = _points(table.rules, fields, field_values)
+    domains = dict(field_values)
+    for column in table.inputs:  # a DMN input column's allowed values bound its field
+        if isinstance(column.expression.node, FieldRef) and column.values:
+            domains[column.expression.node.name] = column.values
+    points = _points(table.rules, fields, domains)
     if points is None:
         return []
     names, grid = points
@@ -97,7 +101,8 @@ def check_table(table: Any, fields: Mapping[str, Field],
 
 
 def _describe(fact: Mapping[str, Any]) -> str:
-    return ", ".join(f"{name}={value!r}" for name, value in fact.items())
+    return ", ".join(f"{name}=" + ("(any other text)" if value == _OTHER_TEXT else repr(value))
+                     for name, value in fact.items())
 
 
 def _points(rules: Iterable[Any], fields: Mapping[str, Field],
