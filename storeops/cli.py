@@ -132,7 +132,12 @@ def schema(kind: str, output: str | None) -> None:
 @click.option("--engine", type=click.Choice(["columnar", "row"]), default="columnar",
               show_default=True, help="Evaluate whole columns at once, or fact by fact.")
 def run(pack_paths, input_path, mapping_path, out_dir, trail_path, no_trail, engine) -> None:
-    """Run packs over a table of facts and write the action plan with its trail."""
+    """Run packs over a table of facts and write the action plan with its trail.
+
+    Writes DIR/actions.csv and actions.parquet (one row per planned action),
+    DIR/decisions.csv when a table has DMN output columns (its decision per
+    fact), and the trail (DIR/trail.sqlite unless --trail says otherwise).
+    """
     from .engine import api
 
     result = api.run_files(

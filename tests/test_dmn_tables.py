@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -190,3 +191,52 @@ def test_gap_domains_come_from_input_values_and_other_text_is_named(tmp_path):
         "t.yaml:18:5: table 'colour' has gaps: no rule matches applicant='green'",
         "t.yaml:25:5: table 'free_text' has gaps: no rule matches applicant=(any other text)",
     ]
+
+
+def test_sheet_tables_run_and_are_traced_to_their_sheet(tmp_path):
+    from click.testing import CliRunner
+
+    from storeops.cli import cli
+    from storeops.engine.trail import read_trail
+
+    def invoke(*args):
+        return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+    assert invoke("table", "export", DATA / "dmn_tables.yaml", "band",
+                  "-o", tmp_path / "band.xlsx").exit_code == 0
+    pack = tmp_path / "pack.yaml"
+    pack.write_text("""\
+pack:
+  id: sheet_demo
+  version: "1"
+  title: {zh: 表格, en: sheet demo}
+  source: {document: band.xlsx}
+  subject: applicant
+fields:
+  - {name: applicant, type: text}
+  - {name: score, type: number}
+tables:
+  - id: band
+    sheet: {file: band.xlsx}
+""", encoding="utf-8")
+    facts = tmp_path / "facts.csv"
+    facts.write_text("applicant,score\nA,10\nB,60\n", encoding="utf-8")
+    result = invoke("run", "--pack", pack, "--input", facts, "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.output
+    decisions = (tmp_path / "o" / "decisions.csv").read_text(encoding="utf-8").splitlines()
+    assert decisions[1:] == ['A,1,sheet_demo,band,"""low""",low,R1.1',
+                             'B,2,sheet_demo,band,"""mid""",mid,R1.2']
+    records = list(read_trail(tmp_path / "o" / "trail.sqlite"))
+    assert records[1]["source_file"].endswith("band.xlsx[band]")
+    assert records[1]["source_line"] == 5  # the sheet row of rule 'mid'
+    first_hash = records[0]["pack_sha256"]
+    # a changed sheet is a changed pack: the trail's hash moves with it
+    import openpyxl
+
+    book = openpyxl.load_workbook(tmp_path / "band.xlsx")
+    book.active["C4"] = "very low"
+    book.save(tmp_path / "band.xlsx")
+    assert invoke("run", "--pack", pack, "--input", facts, "--out", tmp_path / "o").exit_code == 0
+    again = list(read_trail(tmp_path / "o" / "trail.sqlite", run_id="R2"))
+    assert again[0]["pack_sha256"] != first_hash
+    assert json.loads(again[0]["outputs"]) == [{"result": {"band": "very low"}}]

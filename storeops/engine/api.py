@@ -30,6 +30,7 @@ class RunSummary:
     firings: int
     actions: pd.DataFrame
     files: tuple[str, ...]
+    decisions: pd.DataFrame
 
 
 def as_fact_table(packs: Sequence[Pack], facts: Any,
@@ -86,6 +87,7 @@ def run_files(pack_paths: Sequence[str | os.PathLike], input_path: str | os.Path
     with open_trail(trail, command=command, clock="wall", meta=meta) as sink:
         seqs = runner.record(firings, tables, facts, sink)
         actions = runner.actions_frame(firings, seqs, sink.run_id, tables, facts)
+        decisions = runner.decisions_frame(firings, seqs, sink.run_id, tables, facts)
         run_id = sink.run_id
     csv_path = folder / "actions.csv"
     with atomic_path(csv_path) as temp:
@@ -95,9 +97,14 @@ def run_files(pack_paths: Sequence[str | os.PathLike], input_path: str | os.Path
     with atomic_path(parquet_path) as temp:
         actions.to_parquet(temp, index=False)
     written.append(str(parquet_path))
+    if any(table.table.outputs for table in tables):
+        decisions_path = folder / "decisions.csv"
+        with atomic_path(decisions_path) as temp:
+            decisions.to_csv(temp, index=False, lineterminator="\n")
+        written.append(str(decisions_path))
     if trail is not None:
         written.append(os.fspath(trail))
-    return RunSummary(run_id, facts.n, len(firings), actions, tuple(written))
+    return RunSummary(run_id, facts.n, len(firings), actions, tuple(written), decisions)
 
 
 def export_table(pack_path: str | os.PathLike, table_id: str,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -248,6 +249,7 @@ class _Loader:
         self.doc = doc
         self.errors: list[StoreopsError] = []
         self.warnings: list[PackError] = []
+        self.sheet_digests: list[str] = []  # files the pack's tables come from
 
     def error(self, message: str, path: tuple, hint: str | None = None, *, key: bool = False):
         where = self.doc.locate_key(path) if key else self.doc.locate(path)
@@ -344,10 +346,20 @@ class _Loader:
 
         return Pack(
             id=meta["id"], version=meta["version"], title=_label(meta["title"]), subject=subject,
-            path=self.doc.path, sha256=self.doc.sha256, fields=fields, field_values=field_values,
+            path=self.doc.path, sha256=self.digest(), fields=fields, field_values=field_values,
             parameters=parameters, kpis=kpis, actions=actions, tables=tuple(tables),
             warnings=tuple(sorted(self.warnings, key=StoreopsError.sort_key)),
         )
+
+    def digest(self) -> str:
+        """The pack file's SHA-256; with spreadsheet tables, over the pack and its sheets.
+
+        The trail records this hash, so a changed sheet must change it too.
+        """
+        if not self.sheet_digests:
+            return self.doc.sha256
+        joined = "\n".join([self.doc.sha256, *self.sheet_digests])
+        return hashlib.sha256(joined.encode("ascii")).hexdigest()
 
     def enumeration(self, item: dict, i: int) -> tuple:
         values = item["values"]
@@ -450,6 +462,8 @@ class _Loader:
                 exc.location = places.at(("sheet",))
             self.errors.append(exc)
             return None
+        with open(folder / spec["file"], "rb") as handle:
+            self.sheet_digests.append(hashlib.sha256(handle.read()).hexdigest())
         data = {**loaded.data, **{k: v for k, v in item.items() if k != "sheet"}}
         data.setdefault("rules", [])
         problems = list(_table_validator().iter_errors(data))

@@ -53,6 +53,7 @@ class RunResult:
     facts: int
     firings: int
     actions: pd.DataFrame
+    decisions: pd.DataFrame
 
 
 def compile_packs(packs: Sequence[Pack]) -> list[CompiledTable]:
@@ -120,8 +121,10 @@ def record(firings: Firings, tables: Sequence[CompiledTable], facts: FactTable, 
             label = rule.label
             keys.append(trail.rule(RuleRef(
                 pack_id=pack.id, pack_version=pack.version, pack_sha256=pack.sha256,
-                table_id=table.table.id, rule_id=rule.id, source_file=pack.path,
-                source_line=rule.location.line, fields=rule.when.fields,
+                table_id=table.table.id, rule_id=rule.id,
+                # the rule's own file: the pack, or the spreadsheet its table comes from
+                source_file=rule.location.file, source_line=rule.location.line,
+                fields=rule.when.fields,
                 outputs=_outputs_json(pack, table.table, rule),
                 label_en=label.en if label else "", label_zh=label.zh if label else "",
             )))
@@ -181,6 +184,56 @@ def actions_frame(firings: Firings, seqs: np.ndarray, run_id: str,
     return pd.DataFrame.from_records(rows, columns=list(ACTION_COLUMNS))
 
 
+DECISION_COLUMNS = ("subject", "input_row", "pack_id", "table_id", "value", "rules", "firings")
+
+
+def decisions_frame(firings: Firings, seqs: np.ndarray, run_id: str,
+                    tables: Sequence[CompiledTable], facts: FactTable) -> pd.DataFrame:
+    """The DMN decision of every table with output columns, per fact it fired on.
+
+    ``value`` is the table's result as DMN defines it (one value, a mapping, a
+    list, or an aggregate), as JSON; ``rules`` and ``firings`` say which rows
+    made it, so each decision leads back to the trail.
+    """
+    rows: list[tuple] = []
+    subjects: dict[str, list] = {}
+    current: tuple[int, int] | None = None
+    group: list[tuple[int, int]] = []
+
+    def close() -> None:
+        if current is None:
+            return
+        fact, t = current
+        table = tables[t]
+        if not table.table.outputs:
+            return
+        pack = table.pack
+        if pack.subject not in subjects:
+            subjects[pack.subject] = facts.column_list(pack.subject)
+        fired = [table.table.rules[r] for r, _ in group]
+        value = table.result_of(fired)
+        rows.append((subjects[pack.subject][fact], fact + 1, pack.id, table.table.id,
+                     _json(_plain_deep(value)), " ".join(rule.id for rule in fired),
+                     " ".join(f"{run_id}.{seq}" for _, seq in group)))
+
+    for fact, t, r, seq in zip(firings.fact.tolist(), firings.table.tolist(),
+                               firings.rule.tolist(), seqs.tolist(), strict=True):
+        if (fact, t) != current:
+            close()
+            current, group = (fact, t), []
+        group.append((r, seq))
+    close()
+    return pd.DataFrame.from_records(rows, columns=list(DECISION_COLUMNS))
+
+
+def _plain_deep(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_deep(v) for v in value]
+    return _plain(value)
+
+
 def run(packs: Sequence[Pack], facts: FactTable, trail: Trail, *, engine: str = "columnar",
         tables: Sequence[CompiledTable] | None = None) -> RunResult:
     """Evaluate every pack table on every fact, record the trail, build the action plan."""
@@ -193,7 +246,8 @@ def run(packs: Sequence[Pack], facts: FactTable, trail: Trail, *, engine: str = 
         raise ValueError(f"unknown engine {engine!r}; expected one of {ENGINES}")
     seqs = record(firings, tables, facts, trail)
     actions = actions_frame(firings, seqs, trail.run_id, tables, facts)
-    return RunResult(trail.run_id, facts.n, len(firings), actions)
+    decisions = decisions_frame(firings, seqs, trail.run_id, tables, facts)
+    return RunResult(trail.run_id, facts.n, len(firings), actions, decisions)
 
 
 def _outputs_json(pack: Pack, table: Table, rule: Rule) -> str:
