@@ -191,3 +191,18 @@ tables:
         "p.yaml:3:12: pack.version: expected text, got the number 1 (quote it)",
         "p.yaml:18:30: unexpected '=' (use '==' to compare)",
     ]
+
+
+def test_issue_4_load_pack_data_keeps_number_like_strings_text():
+    from storeops.engine.packs import load_pack_data
+
+    data = {
+        "pack": {"id": "p", "version": "1e3", "title": {"zh": "0o17", "en": "x"},
+                 "source": {"document": "d"}, "subject": "s"},
+        "fields": [{"name": "s", "type": "text", "values": ["0o17", "1e3", "yes"]}],
+        "tables": [{"id": "t", "hit_policy": "collect",
+                    "rules": [{"id": "r", "when": "s == '0o17'", "then": []}]}],
+    }
+    pack = load_pack_data(data)
+    assert pack.version == "1e3"
+    assert pack.field_values["s"] == ("0o17", "1e3", "yes")

@@ -335,6 +335,12 @@ def _pick_date(domain: _Domain) -> tuple[datetime.date] | None:
     )
     if as_days.low is None and as_days.high is None:
         as_days.low = datetime.date(2000, 1, 1).toordinal()
+    # Search among real dates only: ordinal 0 or past 9999-12-31 is no date, and a
+    # witness there would wrongly make a satisfiable condition look impossible.
+    if as_days.low is None:
+        as_days.low, as_days.low_open = datetime.date.min.toordinal(), False
+    if as_days.high is None:
+        as_days.high, as_days.high_open = datetime.date.max.toordinal(), False
     picked = _pick_integer(as_days)
     if picked is None:
         return None

@@ -187,12 +187,12 @@ def load_pack(path: str | os.PathLike, *, display: str | None = None) -> Pack:
 def load_pack_data(data: Mapping[str, Any], display: str = "<pack>") -> Pack:
     """Validate and compile a pack given as plain data (e.g. imported from DMN).
 
-    The data is written out as YAML and read back, so it passes exactly the
-    checks a pack file does; positions refer to that YAML text.
+    The data is written out and read back, so it passes exactly the checks a
+    pack file does. It is written as JSON, which is YAML 1.2 with every string
+    quoted: PyYAML's YAML 1.1 dumper would leave '0o17' or '1e3' bare, and a
+    YAML 1.2 reader would take them for numbers.
     """
-    import yaml
-
-    text = yaml.safe_dump(dict(data), allow_unicode=True, sort_keys=False)
+    text = json.dumps(dict(data), ensure_ascii=False, indent=1, default=str)
     return _Loader(yamlsafe.loads(text, display=display)).load()
 
 

@@ -23,6 +23,12 @@ ranges of names, ``=``/``!=`` tests) is refused with an ``ExpressionError``
 whose ``offset`` attribute is the 0-based character offset of the problem
 in the entry, never guessed at.
 
+A comma list of equality literals of one type becomes one ``subject in [...]``
+(dates, which the pack's ``in`` lists do not take, become an ``or`` chain);
+anything else in a list becomes an ``or`` of the parts. ``parse_output`` and
+``parse_enumeration`` read output entries and ``inputValues``/``outputValues``,
+which must be FEEL literals.
+
 Nulls follow the pack's one rule (Kleene logic, a null condition does not
 match), which is also DMN's: ``-`` matches everything including null, a
 comparison or equality with a null input is null (no match), ``not(5)`` of a
