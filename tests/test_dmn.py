@@ -125,11 +125,21 @@ def test_tck_hit_policies_aggregations_and_numbers_map_over():
 
 
 @needs_tck
-def test_default_output_entries_are_kept_in_the_note_not_applied():
-    table = import_dmn(TCK / "0010-multi-output-U" / "0010-multi-output-U.dmn")["tables"][0]
-    assert table["note"] == ("DMN default output, not applied by storeops (a pack table gives "
-                             'null when no rule matches): Status = "Declined", '
-                             'Rate = "Standard"')
+def test_default_output_entries_are_imported_and_applied():
+    from storeops.engine.packs import load_pack_data
+    from storeops.engine.tables import compile_table
+
+    data = import_dmn(TCK / "0010-multi-output-U" / "0010-multi-output-U.dmn")
+    outputs = data["tables"][0]["outputs"]
+    assert [(o["name"], o["default"]) for o in outputs] == [
+        ("Status", "Declined"), ("Rate", "Standard")]
+    pack = load_pack_data(data)
+    table = compile_table(pack, pack.tables[0])
+    # no rule matches when isAffordable is unknown and the risk is High: DMN gives the defaults
+    fact = {"Age": 30, "RiskCategory": "High", "isAffordable": None}
+    assert table.evaluate(fact) == {"Status": "Declined", "Rate": "Standard"}
+    assert table.evaluate({**fact, "isAffordable": True}) == {"Status": "Declined",
+                                                               "Rate": "Standard"}
 
 
 # -- our fixtures ------------------------------------------------------------------------------
@@ -162,8 +172,8 @@ def test_features_model_imports_every_supported_construct():
         (["null", "-", "-"], ["Bronze", 3]),
         (["< -5", "-", "-"], ["Bronze", -1]),
         (["-", '"O\'Neil \\"q\\""', "-"], ["Bronze", 5])]
-    assert eligible["outputs"] == [{"name": "Eligible", "type": "boolean"}]
-    assert eligible["note"].endswith("Eligible = false")
+    assert eligible["outputs"] == [{"name": "Eligible", "type": "boolean", "default": False}]
+    assert "note" not in eligible or "default" not in eligible["note"]
     load_pack_data(data, display="features")
 
 

@@ -25,10 +25,9 @@ with the element's id and line, never approximated:
   type-check against their input, output entries FEEL literals
   (``sfeel.parse_output``), ``inputValues``/``outputValues`` comma lists of
   literals.
-* a ``defaultOutputEntry`` (the value DMN gives when no rule matches) has no
-  place in a pack table; it is kept, in words, in the table's ``note`` (and
-  travels as the decision's ``description`` on export), so a reader sees it
-  and a pack never applies a default silently.
+* a ``defaultOutputEntry`` (the value DMN gives when no rule matches) becomes
+  the output column's ``default`` (a FEEL literal; anything else is refused),
+  and is written back on export.
 * annotations (``annotationEntry``), knowledge sources, text annotations,
   vendor extensions and the diagram are documentation and are not imported; a
   decision's ``description`` becomes the table's ``note``.
@@ -623,7 +622,7 @@ class _Importer:
             self.error(f"{where}: hit policy {policy_text} needs outputValues on an output "
                        "(they give the priority order)", table)
         rules = self.rules(table, input_fields, outputs, rule_ids)
-        defaults = self.defaults(table, outputs)
+        self.defaults(table, outputs)
         if len(self.errors) > before:
             return None
 
@@ -631,7 +630,7 @@ class _Importer:
         title = (decision.get("label") or "").strip() or name
         if title != table_id:
             entry["title"] = {"zh": title, "en": title}
-        note = self.note(decision, defaults)
+        note = self.note(decision)
         if note:
             entry["note"] = note
         entry["hit_policy"] = policy
@@ -642,24 +641,24 @@ class _Importer:
         entry["rules"] = rules
         return entry
 
-    def note(self, decision: Any, defaults: list[str]) -> str | None:
+    def note(self, decision: Any) -> str | None:
         description = self.child(decision, "description")
-        parts = []
         if description is not None and (description.text or "").strip():
-            parts.append(description.text.strip())
-        if defaults:
-            parts.append("DMN default output, not applied by storeops (a pack table gives "
-                         "null when no rule matches): " + ", ".join(defaults))
-        text = "\n\n".join(parts)
-        return text[:MAX_NOTE] if text else None
+            return description.text.strip()[:MAX_NOTE]
+        return None
 
-    def defaults(self, table: Any, outputs: list[dict[str, Any]]) -> list[str]:
-        found = []
+    def defaults(self, table: Any, outputs: list[dict[str, Any]]) -> None:
+        """defaultOutputEntry -> the output's ``default`` (a FEEL literal, else refused)."""
         for element, output in zip(self.children(table, "output"), outputs, strict=False):
-            text = self.text_of(self.child(element, "defaultOutputEntry"))
-            if text is not None and text.strip():
-                found.append(f"{output['name']} = {text.strip()}")
-        return found
+            entry = self.child(element, "defaultOutputEntry")
+            text = self.text_of(entry)
+            if text is None or not text.strip():
+                continue
+            try:
+                output["default"] = _yaml_value(parse_output(text.strip()))
+            except ExpressionError as exc:
+                self.error(f"output '{output['name']}': unsupported FEEL in its "
+                           f"defaultOutputEntry: {getattr(exc, 'detail', exc)}", entry)
 
     def table_inputs(self, table: Any, where: str) -> tuple[list[dict], list[tuple[str, str]]]:
         inputs: list[dict[str, Any]] = []
@@ -1186,6 +1185,11 @@ class _Exporter:
                 values.set("id", self.ids.make(f"{clause.get('id')}_values"))
                 etree.SubElement(values, self.m("text")).text = ", ".join(
                     _feel_literal(v, kind) for v in column["values"])
+            if "default" in column:
+                entry = etree.SubElement(clause, self.m("defaultOutputEntry"))
+                entry.set("id", self.ids.make(f"{clause.get('id')}_default"))
+                etree.SubElement(entry, self.m("text")).text = _feel_literal(
+                    column["default"], kind)
         for k, column in enumerate(outputs):
             kind = self.output_type(table, k)
             clause = etree.SubElement(element, self.m("output"))
@@ -1204,6 +1208,11 @@ class _Exporter:
                 values.set("id", self.ids.make(f"{clause.get('id')}_values"))
                 etree.SubElement(values, self.m("text")).text = ", ".join(
                     _feel_literal(v, kind) for v in column["values"])
+            if "default" in column:
+                entry = etree.SubElement(clause, self.m("defaultOutputEntry"))
+                entry.set("id", self.ids.make(f"{clause.get('id')}_default"))
+                etree.SubElement(entry, self.m("text")).text = _feel_literal(
+                    column["default"], kind)
         for rule in table.get("rules", []):
             self.rule(element, table, rule)
         return decision

@@ -108,6 +108,7 @@ class OutputColumn:
     label: str
     type: str
     values: tuple[Any, ...] = ()
+    default: tuple[Any, ...] = ()  # (value,) when the column declares a default, else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,8 +502,15 @@ class _Loader:
                 self.error_at(f"the values of output '{raw['name']}' are not all "
                               f"{_TYPE_WORDS[kind]}", ctx.places.at(("outputs", k, "values")))
                 values = ()
+            default: tuple[Any, ...] = ()
+            if "default" in raw:
+                try:
+                    default = (_typed(raw["default"], kind),)
+                except ValueError:
+                    self.error_at(f"the default of output '{raw['name']}' is not "
+                                  f"{_TYPE_WORDS[kind]}", ctx.places.at(("outputs", k, "default")))
             columns.append(OutputColumn(raw["name"], raw.get("label", raw["name"]), kind,
-                                        values))
+                                        values, default))
         return tuple(columns)
 
     def rule_condition(self, ctx: _TableContext, raw: dict, rpath: tuple,

@@ -74,6 +74,13 @@ class CompiledTable:
                 return rule.result[0] if rule.result else None
             return {column.name: v for column, v in zip(outputs, rule.result, strict=True)}
 
+        if not rules and any(column.default for column in outputs):
+            # DMN: with no matching rule, the outputs' default entries are the result
+            defaults = [column.default[0] if column.default else None for column in outputs]
+            fallback = defaults[0] if len(outputs) == 1 else {
+                column.name: v for column, v in zip(outputs, defaults, strict=True)}
+            single = table.hit_policy in SINGLE_HIT or table.aggregation
+            return fallback if single else [fallback]
         if table.hit_policy in SINGLE_HIT:
             return value(rules[0]) if rules else None
         if table.aggregation == "count":
