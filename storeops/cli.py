@@ -60,6 +60,7 @@ def validate(paths: tuple[str, ...]) -> None:
     shadows) print as FILE:LINE:COL: warning: message and keep exit code 0.
     """
     from .engine import adapters, packs, yamlsafe
+    from .engine.files import display_path
 
     files = packs.find_packs(paths)
     if not files:
@@ -70,7 +71,7 @@ def validate(paths: tuple[str, ...]) -> None:
             kind = _yaml_kind(file)
             if kind == "mapping":
                 adapters.load_mapping(file)
-                click.echo(f"{packs._display(file)}: ok (mapping)")
+                click.echo(f"{display_path(file)}: ok (mapping)")
                 continue
             pack = packs.load_pack(file)
             rules = sum(len(t.rules) for t in pack.tables)

@@ -61,9 +61,10 @@ def mapping_schema() -> dict[str, Any]:
 
 def load_mapping(path: str | os.PathLike) -> ColumnMapping:
     """Read and validate a mapping file; errors carry file, line and column."""
-    from .packs import _display, schema_error
+    from .files import display_path
+    from .packs import schema_error
 
-    doc = yamlsafe.load(path, display=_display(path))
+    doc = yamlsafe.load(path, display=display_path(path))
     validator = jsonschema.Draft202012Validator(mapping_schema())
     errors = [schema_error(doc, err) for err in validator.iter_errors(doc.data)]
     if errors:
@@ -137,9 +138,9 @@ def read_facts(path: str | os.PathLike, fields: Mapping[str, Field],
                field_values: Mapping[str, tuple] | None = None,
                mapping: ColumnMapping | None = None) -> FactTable:
     """Read a CSV (optionally gzipped) or Parquet file into typed columns."""
-    from .packs import _display
+    from .files import display_path
 
-    shown = _display(path)
+    shown = display_path(path)
     mapping = mapping or ColumnMapping()
     suffixes = "".join(Path(path).suffixes).lower()
     if not os.path.exists(path):

@@ -81,7 +81,7 @@ from lxml import etree
 
 from .errors import ErrorList, ExpressionError, Location, PackError, StoreopsError
 from .expressions import compile_expression
-from .files import atomic_path
+from .files import atomic_path, display_path, read_limited
 from .sfeel import SUPPORTED, parse_enumeration, parse_output, translate_cell
 
 __all__ = [
@@ -196,16 +196,6 @@ def _unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def _display(path: str | os.PathLike) -> str:
-    """Paths are shown relative to the working folder when they are under it."""
-    text = os.fspath(path)
-    try:
-        rel = os.path.relpath(text)
-    except ValueError:
-        return text
-    return text if rel.startswith("..") else rel
-
-
 # ---------------------------------------------------------------------------
 # Safe XML
 # ---------------------------------------------------------------------------
@@ -262,23 +252,8 @@ def read_xml(path: str | os.PathLike, display: str | None = None) -> XmlDocument
     No entity expansion, no network, no DTD loading, libxml2's size limits on;
     a DOCTYPE is refused, since DMN and TCK files never need one.
     """
-    shown = display or _display(path)
-    try:
-        size = os.stat(path).st_size
-        if size > MAX_BYTES:
-            raise PackError(f"file is {size:,} bytes, more than the limit of {MAX_BYTES:,}",
-                            Location(shown, 1, 1))
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-        if len(data) > MAX_BYTES:
-            raise PackError(f"file is more than the limit of {MAX_BYTES:,} bytes",
-                            Location(shown, 1, 1))
-    except IsADirectoryError:
-        raise PackError("is a folder, expected an XML file", Location(shown, 1, 1)) from None
-    except FileNotFoundError:
-        raise PackError("no such file", Location(shown, 1, 1)) from None
-    except OSError as exc:
-        raise PackError(f"cannot read: {exc.strerror}", Location(shown, 1, 1)) from None
+    shown = display or display_path(path)
+    data = read_limited(path, limit=MAX_BYTES, shown=shown, what="an XML file", error=PackError)
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
                              huge_tree=False, remove_comments=True, remove_pis=True)
     try:
@@ -1020,7 +995,7 @@ def export_dmn(pack: Mapping[str, Any] | str | os.PathLike, path: str | os.PathL
         packs.load_pack_data(data, display="<pack>")
     else:
         packs.load_pack(pack)
-        document = yamlsafe.load(pack, display=_display(pack))
+        document = yamlsafe.load(pack, display=display_path(pack))
         data = document.data
     root = _Exporter(data, document).build()
     payload = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .errors import InputError, Location
+from .errors import InputError, Location, StoreopsError
 
 
 @contextlib.contextmanager
@@ -46,3 +46,35 @@ def output_dir(path: str | os.PathLike) -> Path:
                          Location(str(folder), 1, 1))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """A path as messages show it: relative to the working folder when it is under it."""
+    text = os.fspath(path)
+    try:
+        rel = os.path.relpath(text)
+    except ValueError:
+        return text
+    return text if rel.startswith("..") else rel
+
+
+def read_limited(path: str | os.PathLike, *, limit: int, shown: str, what: str,
+                 error: type[StoreopsError]) -> bytes:
+    """A file's bytes, refusing files over ``limit`` before reading them.
+
+    Every problem is one ``error`` at ``shown``:1:1, so that readers of packs,
+    models and sheets report a missing file or a folder the same way.
+    """
+    where = Location(shown, 1, 1)
+    try:
+        size = os.stat(path).st_size
+        if size > limit:
+            raise error(f"file is {size:,} bytes, more than the limit of {limit:,}", where)
+        with open(path, "rb") as handle:
+            return handle.read(limit + 1)
+    except IsADirectoryError:
+        raise error(f"is a folder, expected {what}", where) from None
+    except FileNotFoundError:
+        raise error("no such file", where) from None
+    except OSError as exc:
+        raise error(f"cannot read: {exc.strerror}", where) from None

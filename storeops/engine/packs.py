@@ -34,6 +34,7 @@ import jsonschema
 from . import yamlsafe
 from .errors import ErrorList, ExpressionError, Location, PackError, StoreopsError, did_you_mean
 from .expressions import Expression, Field, compile_expression
+from .files import display_path
 
 HIT_POLICIES = ("unique", "first", "priority", "any", "collect", "rule_order",
                 "output_order")
@@ -181,7 +182,7 @@ def _validator() -> jsonschema.Draft202012Validator:
 
 def load_pack(path: str | os.PathLike, *, display: str | None = None) -> Pack:
     """Load, validate and compile one pack; raise ErrorList with all its problems."""
-    doc = yamlsafe.load(path, display=display or _display(path))
+    doc = yamlsafe.load(path, display=display or display_path(path))
     return _Loader(doc).load()
 
 
@@ -231,16 +232,6 @@ def find_packs(paths: Iterable[str | os.PathLike]) -> list[Path]:
         else:
             found.append(path)
     return found
-
-
-def _display(path: str | os.PathLike) -> str:
-    """Paths are shown relative to the working folder when they are under it."""
-    text = os.fspath(path)
-    try:
-        rel = os.path.relpath(text)
-    except ValueError:
-        return text
-    return text if rel.startswith("..") else rel
 
 
 class _Loader:

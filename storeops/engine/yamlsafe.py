@@ -177,22 +177,10 @@ def load(
     max_nodes: int = MAX_NODES,
 ) -> Document:
     """Read a YAML file safely; raise YamlError with a location on any problem."""
+    from .files import read_limited
+
     shown = display or os.fspath(path)
-    try:
-        size = os.stat(path).st_size
-        if size > max_bytes:
-            raise YamlError(
-                f"file is {size:,} bytes, more than the limit of {max_bytes:,}",
-                Location(shown, 1, 1),
-            )
-        with open(path, "rb") as handle:
-            raw = handle.read(max_bytes + 1)
-    except IsADirectoryError:
-        raise YamlError("is a folder, expected a YAML file", Location(shown, 1, 1)) from None
-    except FileNotFoundError:
-        raise YamlError("no such file", Location(shown, 1, 1)) from None
-    except OSError as exc:
-        raise YamlError(f"cannot read: {exc.strerror}", Location(shown, 1, 1)) from None
+    raw = read_limited(path, limit=max_bytes, shown=shown, what="a YAML file", error=YamlError)
     return loads(raw, display=shown, max_bytes=max_bytes, max_depth=max_depth,
                  max_nodes=max_nodes)
 
