@@ -233,14 +233,17 @@ def dmn_import(model: str, output: str) -> None:
 @dmn.command("export")
 @click.argument("pack_path", metavar="PACK", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="The DMN 1.5 model to write.")
-def dmn_export(pack_path: str, output: str) -> None:
-    """Write a pack's DMN-style tables as a DMN 1.5 model a modeler opens."""
+              help="The DMN model to write.")
+@click.option("--dmn-version", type=click.Choice(["1.3", "1.4", "1.5"]), default="1.3",
+              show_default=True,
+              help="DMN version to write; 1.3 opens in every common modeler (Camunda, dmn-js).")
+def dmn_export(pack_path: str, output: str, dmn_version: str) -> None:
+    """Write a pack's DMN-style tables as a DMN model a modeler opens."""
     from .engine import dmn as dmn_module
     from .engine.packs import load_pack
 
     load_pack(pack_path)  # refuse an invalid pack before writing anything
-    dmn_module.export_dmn(pack_path, output)
+    dmn_module.export_dmn(pack_path, output, version=dmn_version)
     click.echo(f"wrote {output}")
 
 

@@ -489,7 +489,7 @@ def test_a_hand_written_pack_exports_and_reads_back(tmp_path):
 
 def test_export_writes_dmn_15_with_a_diagram_and_resolvable_references(tmp_path):
     path = tmp_path / "features.dmn"
-    export_dmn(import_dmn(DATA / "features" / "features.dmn"), path)
+    export_dmn(import_dmn(DATA / "features" / "features.dmn"), path, version="1.5")
     root = etree.parse(str(path)).getroot()
     assert root.tag == f"{M}definitions"
     assert root.get("name") == "Store Offers (features)"
@@ -665,3 +665,12 @@ def test_generated_tables_round_trip(tmp_path_factory, cells, results, numbers):
         number = rule["result"][1]
         rule["result"][1] = int(number) if float(number).is_integer() else number
     assert back["rules"] == expected["rules"]
+
+
+def test_export_writes_dmn_13_by_default_for_modelers_that_read_only_13(tmp_path):
+    path = tmp_path / "features.dmn"
+    export_dmn(import_dmn(DATA / "features" / "features.dmn"), path)
+    root = etree.parse(str(path)).getroot()
+    assert root.tag == "{https://www.omg.org/spec/DMN/20191111/MODEL/}definitions"
+    assert root.nsmap["dmndi"] == "https://www.omg.org/spec/DMN/20191111/DMNDI/"
+    assert import_dmn(path)["tables"] == import_dmn(DATA / "features" / "features.dmn")["tables"]

@@ -98,11 +98,19 @@ __all__ = [
     "write_pack_yaml",
 ]
 
-DMN13 = "http://www.omg.org/spec/DMN/20191111/MODEL/"
+# DMN 1.3 is written with https by the OMG and by dmn-js (Camunda); some tools write http.
+DMN13 = "https://www.omg.org/spec/DMN/20191111/MODEL/"
+_DMN13_HTTP = "http://www.omg.org/spec/DMN/20191111/MODEL/"
 DMN14 = "https://www.omg.org/spec/DMN/20211108/MODEL/"
 DMN15 = "https://www.omg.org/spec/DMN/20230324/MODEL/"
-_MODEL_NAMESPACES = {DMN13: "1.3", DMN14: "1.4", DMN15: "1.5"}
-_DMNDI15 = "https://www.omg.org/spec/DMN/20230324/DMNDI/"
+_MODEL_NAMESPACES = {DMN13: "1.3", _DMN13_HTTP: "1.3", DMN14: "1.4", DMN15: "1.5"}
+# Export: the model and diagram namespaces of each version. DMN 1.3 is the default, because
+# it is the version every common modeler opens (dmn-js and Camunda Modeler read 1.3 only).
+EXPORT_VERSIONS = {
+    "1.3": (DMN13, "https://www.omg.org/spec/DMN/20191111/DMNDI/"),
+    "1.4": (DMN14, "https://www.omg.org/spec/DMN/20211108/DMNDI/"),
+    "1.5": (DMN15, "https://www.omg.org/spec/DMN/20230324/DMNDI/"),
+}
 _DC = "http://www.omg.org/spec/DMN/20180521/DC/"
 _DI = "http://www.omg.org/spec/DMN/20180521/DI/"
 # FEEL as named by DMN 1.1 to 1.5; tools write these with http or https.
@@ -976,8 +984,9 @@ class _Ids:
         return candidate
 
 
-def export_dmn(pack: Mapping[str, Any] | str | os.PathLike, path: str | os.PathLike) -> None:
-    """Write a pack's DMN-style tables as a DMN 1.5 model, atomically.
+def export_dmn(pack: Mapping[str, Any] | str | os.PathLike, path: str | os.PathLike, *,
+               version: str = "1.3") -> None:
+    """Write a pack's DMN-style tables as a DMN model (1.3 unless told 1.4 or 1.5), atomically.
 
     ``pack`` is pack data or the path of a pack file; it is validated first
     (``packs.load_pack``/``load_pack_data``). Each table with ``inputs`` and
@@ -997,14 +1006,19 @@ def export_dmn(pack: Mapping[str, Any] | str | os.PathLike, path: str | os.PathL
         packs.load_pack(pack)
         document = yamlsafe.load(pack, display=display_path(pack))
         data = document.data
-    root = _Exporter(data, document).build()
+    if version not in EXPORT_VERSIONS:
+        raise PackError(f"DMN version {version!r} cannot be written; expected one of "
+                        f"{', '.join(EXPORT_VERSIONS)}")
+    root = _Exporter(data, document, version).build()
     payload = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     with atomic_path(path) as temp:
         temp.write_bytes(payload)
 
 
 class _Exporter:
-    def __init__(self, data: Mapping[str, Any], document: Any | None) -> None:
+    def __init__(self, data: Mapping[str, Any], document: Any | None,
+                 version: str = "1.3") -> None:
+        self.model_ns, self.dmndi_ns = EXPORT_VERSIONS[version]
         self.data = data
         self.document = document  # a yamlsafe.Document when the pack came from a file
         self.ids = _Ids()
@@ -1012,7 +1026,7 @@ class _Exporter:
         self.fields = {f["name"]: f for f in data.get("fields", [])}
 
     def m(self, local: str) -> str:
-        return f"{{{DMN15}}}{local}"
+        return f"{{{self.model_ns}}}{local}"
 
     def refuse(self, message: str, path: tuple = ()) -> None:
         where = (self.document.locate(path) if self.document is not None
@@ -1076,7 +1090,7 @@ class _Exporter:
         subject = meta.get("subject")
         exported = [f for f in self.fields if f in used or f != subject]
 
-        nsmap = {None: DMN15, "dmndi": _DMNDI15, "dc": _DC, "di": _DI}
+        nsmap = {None: self.model_ns, "dmndi": self.dmndi_ns, "dc": _DC, "di": _DI}
         root = etree.Element(self.m("definitions"), nsmap=nsmap)
         root.set("id", self.ids.make(f"definitions_{meta.get('id', 'pack')}"))
         root.set("name", name)
@@ -1217,12 +1231,12 @@ class _Exporter:
 
     def diagram(self, root: Any, decisions: list[Any], inputs: list[Any]) -> None:
         """Decisions in a row above, their inputs in a row below, one edge per requirement."""
-        di = etree.SubElement(root, f"{{{_DMNDI15}}}DMNDI")
-        diagram = etree.SubElement(di, f"{{{_DMNDI15}}}DMNDiagram")
+        di = etree.SubElement(root, f"{{{self.dmndi_ns}}}DMNDI")
+        diagram = etree.SubElement(di, f"{{{self.dmndi_ns}}}DMNDiagram")
         diagram.set("id", self.ids.make("diagram"))
         diagram.set("name", root.get("name"))
         width = max(len(decisions), len(inputs), 1) * (_SHAPE_W + _GAP) + 2 * _GAP
-        size = etree.SubElement(diagram, f"{{{_DMNDI15}}}Size")
+        size = etree.SubElement(diagram, f"{{{self.dmndi_ns}}}Size")
         size.set("width", str(width))
         size.set("height", str(2 * _GAP + 3 * _SHAPE_H + 2 * _GAP))
         centres: dict[str, tuple[int, int, int]] = {}
@@ -1232,7 +1246,7 @@ class _Exporter:
             left = (width - row) // 2
             for i, element in enumerate(elements):
                 x = left + i * (_SHAPE_W + _GAP)
-                shape = etree.SubElement(diagram, f"{{{_DMNDI15}}}DMNShape")
+                shape = etree.SubElement(diagram, f"{{{self.dmndi_ns}}}DMNShape")
                 shape.set("id", self.ids.make(f"{element.get('id')}_shape"))
                 shape.set("dmnElementRef", element.get("id"))
                 bounds = etree.SubElement(shape, f"{{{_DC}}}Bounds")
@@ -1248,7 +1262,7 @@ class _Exporter:
                 href = requirement.find(self.m("requiredInput")).get("href")[1:]
                 if href not in centres:
                     continue
-                edge = etree.SubElement(diagram, f"{{{_DMNDI15}}}DMNEdge")
+                edge = etree.SubElement(diagram, f"{{{self.dmndi_ns}}}DMNEdge")
                 edge.set("id", self.ids.make(f"{requirement.get('id')}_edge"))
                 edge.set("dmnElementRef", requirement.get("id"))
                 x1, top, _ = centres[href]
