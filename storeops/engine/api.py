@@ -70,7 +70,8 @@ def run_files(pack_paths: Sequence[str | os.PathLike], input_path: str | os.Path
     loaded = packs.load_packs(pack_paths)
     fields, values = adapters.merge_fields(loaded)
     column_mapping = adapters.load_mapping(mapping) if mapping else None
-    facts = adapters.read_facts(input_path, fields, values, column_mapping)
+    facts = runner.with_derived(loaded, adapters.read_facts(input_path, fields, values,
+                                                            column_mapping))
     folder = output_dir(out_dir)
     tables = runner.compile_packs(loaded)
     if engine == "row":

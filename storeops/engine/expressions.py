@@ -1938,6 +1938,23 @@ def _truth_pair(values: Any, mask: np.ndarray | None) -> tuple[np.ndarray, np.nd
     return values & known, ~values & known
 
 
+def evaluate_columns(expression: Expression, columns: Mapping[str, Column], n: int) -> Column:
+    """The values of any expression over ``n`` rows of columns, as ``(values, null_mask)``.
+
+    The columnar twin of ``Expression.__call__``, used for derived fields (KPI
+    formulas). Constants are broadcast to full columns; the mask is None when
+    no row is null.
+    """
+    values, mask = _Columns(columns, n).evaluate(expression.node)
+    if np.ndim(values) == 0:
+        values = np.full(n, values, dtype=_EMPTY[expression.type])
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            mask = None
+    return np.asarray(values), mask
+
+
 def compile_columnar(
     conditions: Sequence[Expression],
 ) -> Callable[[Mapping[str, Column], int], np.ndarray]:

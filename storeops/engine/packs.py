@@ -21,6 +21,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -36,6 +37,7 @@ from .errors import ErrorList, ExpressionError, Location, PackError, StoreopsErr
 from .expressions import Expression, Field, compile_expression
 from .files import display_path
 
+_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 HIT_POLICIES = ("unique", "first", "priority", "any", "collect", "rule_order",
                 "output_order")
 SINGLE_HIT = ("unique", "first", "priority", "any")
@@ -159,6 +161,12 @@ class Pack:
     actions: Mapping[str, Action]
     tables: tuple[Table, ...]
     warnings: tuple[PackError, ...] = ()  # table checks worth a look, not errors (gaps...)
+
+    def derived(self) -> list[Kpi]:
+        """KPIs with a formula, in declaration order: computed into every fact before rules."""
+        return [kpi for kpi in self.kpis.values()
+                if kpi.formula is not None and _FIELD_NAME.match(kpi.id)
+                and kpi.id not in self.fields]
 
     def rules(self) -> Iterable[tuple[Table, Rule]]:
         for table in self.tables:
@@ -303,6 +311,8 @@ class _Loader:
         constants = {name: p.value for name, p in parameters.items()}
 
         kpis: dict[str, Kpi] = {}
+        # Fields plus the KPIs with a formula, which rules (and later KPIs) read by name.
+        scope: dict[str, Field] = dict(fields)
         for i, item in enumerate(data.get("kpis", [])):
             kpi_id = item["id"]
             if kpi_id in kpis:
@@ -312,7 +322,12 @@ class _Loader:
             if "formula" in item:
                 formula = self.expression(item["formula"],
                                           self.doc.scalar_locator(("kpis", i, "formula")),
-                                          fields, constants, expect=None)
+                                          scope, constants, expect=None)
+                if kpi_id in fields or kpi_id in parameters:
+                    self.error(f"KPI '{kpi_id}' has a formula and the name of a field or "
+                               "parameter; rename one of them", ("kpis", i, "id"))
+                elif formula is not None and _FIELD_NAME.match(kpi_id):
+                    scope[kpi_id] = Field(kpi_id, formula.type, item.get("unit"), False)
             kpis[kpi_id] = Kpi(kpi_id, _label(item["label"]), item.get("unit"), formula,
                                self.doc.locate(("kpis", i)))
 
@@ -333,7 +348,7 @@ class _Loader:
             if table_id in table_ids:
                 self.error(f"duplicate table '{table_id}'", ("tables", t, "id"))
             table_ids.add(table_id)
-            table = self.table(item, t, fields, field_values, constants, actions, kpis)
+            table = self.table(item, t, scope, field_values, constants, actions, kpis)
             tables.append(table)
 
         return Pack(

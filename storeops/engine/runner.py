@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .adapters import FactTable
+from .expressions import Field, evaluate_columns
 from .packs import Pack, Rule, Table
 from .tables import CompiledTable, compile_pack
 from .trail import RuleRef, Trail
@@ -54,6 +55,25 @@ class RunResult:
     firings: int
     actions: pd.DataFrame
     decisions: pd.DataFrame
+
+
+def with_derived(packs: Sequence[Pack], facts: FactTable) -> FactTable:
+    """The facts plus one column per KPI formula (in declaration order), computed once.
+
+    Rules read KPIs by name like any field, and the trail records their values;
+    a formula that meets a null or a division by zero gives null, as always.
+    """
+    kpis = [kpi for pack in packs for kpi in pack.derived()]
+    if not kpis:
+        return facts
+    columns = dict(facts.columns)
+    fields = dict(facts.fields)
+    for kpi in kpis:
+        if kpi.id in columns:
+            continue  # the same KPI from another pack, or a column the input already has
+        columns[kpi.id] = evaluate_columns(kpi.formula, columns, facts.n)
+        fields[kpi.id] = Field(kpi.id, kpi.formula.type, kpi.unit, False)
+    return FactTable(source=facts.source, n=facts.n, fields=fields, columns=columns)
 
 
 def compile_packs(packs: Sequence[Pack]) -> list[CompiledTable]:
@@ -114,21 +134,23 @@ def record(firings: Firings, tables: Sequence[CompiledTable], facts: FactTable, 
     keys: list[int] = []
     fields: list[tuple[str, ...]] = []
     offsets: list[int] = []
+    formulas = {kpi.id: kpi.formula.fields for table in tables for kpi in table.pack.derived()}
     for table in tables:
         pack = table.pack
         offsets.append(len(keys))
         for rule in table.table.rules:
+            read = _with_sources(rule.when.fields, formulas)
             label = rule.label
             keys.append(trail.rule(RuleRef(
                 pack_id=pack.id, pack_version=pack.version, pack_sha256=pack.sha256,
                 table_id=table.table.id, rule_id=rule.id,
                 # the rule's own file: the pack, or the spreadsheet its table comes from
                 source_file=rule.location.file, source_line=rule.location.line,
-                fields=rule.when.fields,
+                fields=read,
                 outputs=_outputs_json(pack, table.table, rule),
                 label_en=label.en if label else "", label_zh=label.zh if label else "",
             )))
-            fields.append(rule.when.fields)
+            fields.append(read)
     count = len(firings)
     first = trail.next_seq
     if not count:
@@ -158,6 +180,22 @@ def record(firings: Firings, tables: Sequence[CompiledTable], facts: FactTable, 
     trail.add_many(stamp, subjects.tolist(), np.asarray(keys, dtype=np.int64)[slot].tolist(),
                    values)
     return np.arange(first, first + count, dtype=np.int64)
+
+
+def _with_sources(read: tuple[str, ...], formulas: dict[str, tuple[str, ...]]) -> tuple:
+    """The fields a rule read, each KPI followed by what its formula read (transitively)."""
+    out: dict[str, None] = {}
+
+    def add(name: str) -> None:
+        if name in out:
+            return
+        out[name] = None
+        for source in formulas.get(name, ()):
+            add(source)
+
+    for name in read:
+        add(name)
+    return tuple(out)
 
 
 def actions_frame(firings: Firings, seqs: np.ndarray, run_id: str,
@@ -238,6 +276,7 @@ def run(packs: Sequence[Pack], facts: FactTable, trail: Trail, *, engine: str = 
         tables: Sequence[CompiledTable] | None = None) -> RunResult:
     """Evaluate every pack table on every fact, record the trail, build the action plan."""
     tables = list(tables) if tables is not None else compile_packs(packs)
+    facts = with_derived(packs, facts)
     if engine == "row":
         firings = fire_rows(tables, facts.rows())
     elif engine == "columnar":
