@@ -103,6 +103,7 @@ recorded nothing leaves no trace, so the next run gets its number again.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import functools
 import itertools
@@ -114,6 +115,7 @@ import os
 import re
 import sqlite3
 import time
+import types
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -480,9 +482,11 @@ def _maker_factory(kind: str, field_count: int):
         f"        {body}\n"
         "    return make\n"
     )
-    namespace: dict = {}
-    exec(compile(source, f"<trail {kind} maker, {field_count} fields>", "exec"), namespace)
-    return namespace["factory"]
+    # Bound like expressions.py binds its matchers: compile the module, take the function's
+    # code object and make the function directly, so nothing is ever exec'd.
+    module = compile(source, f"<trail {kind} maker, {field_count} fields>", "exec")
+    code = next(c for c in module.co_consts if isinstance(c, types.CodeType))
+    return types.FunctionType(code, {"__builtins__": builtins})
 
 
 def _inputs_pieces(fields: Sequence[str]) -> list[str]:
