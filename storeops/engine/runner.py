@@ -100,12 +100,10 @@ def fire_rows(tables: Sequence[CompiledTable], rows: Sequence[dict[str, Any]]) -
 def fire_columns(tables: Sequence[CompiledTable], facts: FactTable) -> Firings:
     """The columnar path: masks over all facts, then one stable sort into trail order."""
     parts_fact, parts_table, parts_rule, parts_pos = [], [], [], []
-    subjects: dict[str, list] = {}
     for t, table in enumerate(tables):
-        subject = table.pack.subject
-        if subject not in subjects:
-            subjects[subject] = facts.column_list(subject)
-        fact_ix, rule_ix = table.decide_columns(facts.columns, facts.n, subjects[subject])
+        # subjects only name the fact in a UNIQUE/ANY conflict message
+        subjects = facts.column_objects(table.pack.subject)
+        fact_ix, rule_ix = table.decide_columns(facts.columns, facts.n, subjects)
         parts_fact.append(fact_ix)
         parts_rule.append(rule_ix)
         parts_table.append(np.full(len(fact_ix), t, dtype=np.int64))
