@@ -63,3 +63,11 @@ def test_records_with_bad_values_are_refused(pack):
     text = str(info.value)
     assert "<records>:1:2: bad value 'Z' in column 'tier'" in text
     assert "<records>:1:3: bad value 'lots' in column 'sales' (expected a number)" in text
+
+
+def test_csv_saved_by_excel_with_a_byte_order_mark(pack, tmp_path):
+    text = (DATA / "stores.csv").read_text(encoding="utf-8")
+    path = tmp_path / "excel.csv"
+    path.write_text(text, encoding="utf-8-sig")  # starts with EF BB BF
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert plan(api.evaluate(pack, path)) == plan(api.evaluate(pack, DATA / "stores.csv"))

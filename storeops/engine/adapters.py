@@ -154,8 +154,11 @@ def read_facts(path: str | os.PathLike, fields: Mapping[str, Field],
             raise InputError(f"cannot read Parquet: {exc}", Location(shown, 1, 1)) from None
         return facts_from_dataframe(frame, fields, field_values, mapping, source=shown)
     try:
+        # Excel writes UTF-8 with a byte-order mark; 'utf-8-sig' reads files with and without.
+        encoding = "utf-8-sig" if mapping.encoding.lower() in ("utf-8", "utf8") else \
+            mapping.encoding
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
-                            sep=mapping.delimiter, encoding=mapping.encoding)
+                            sep=mapping.delimiter, encoding=encoding)
     except pd.errors.EmptyDataError:
         raise InputError("the file is empty, expected a header row", Location(shown, 1, 1)) \
             from None
