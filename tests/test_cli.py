@@ -263,3 +263,20 @@ def test_the_same_pack_twice_is_refused(tmp_path):
                     "--out", tmp_path / "o")
     assert result.exit_code == 2
     assert "pack id 'kzb' is also the id of" in result.stderr
+
+
+def test_explain_an_output_number_that_does_not_exist(demo):
+    out, _ = demo
+    result = invoke("explain", "--trail", out / "trail.sqlite", "R1.1.9")
+    assert result.exit_code == 2
+    assert result.stderr.endswith("firing R1.1 has 1 output(s), not 9\n")
+
+
+def test_trace_to_a_file(demo, tmp_path):
+    out, _ = demo
+    target = tmp_path / "n19.csv"
+    result = invoke("trace", "--trail", out / "trail.sqlite", "--rule", "N19", "-o", target)
+    assert result.exit_code == 0
+    rows = read_rows(target)
+    assert result.stderr == f"wrote {len(rows):,} records to {target}\n"
+    assert rows and {r["rule_id"] for r in rows} == {"N19"}
