@@ -287,6 +287,32 @@ def table_export(pack_path: str, table_id: str, output: str) -> None:
     click.echo(f"wrote {output}")
 
 
+@cli.command()
+@click.argument("pack_path", metavar="PACK", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "svg", "png"]),
+              default="mermaid", show_default=True, help="Drawing format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write to a file (required for svg and png).")
+def graph(pack_path: str, fmt: str, output: str | None) -> None:
+    """Draw a pack's workflow as Mermaid, Graphviz DOT, SVG or PNG."""
+    from .engine import workflow
+
+    if fmt in ("svg", "png") and not output:
+        raise click.UsageError(f"--format {fmt} writes binary or long output; give -o FILE")
+    drawing = workflow.render(workflow.load_workflow(pack_path), fmt)
+    if output is None:
+        click.echo(drawing, nl=False)
+        return
+    from .engine.files import atomic_path
+
+    with atomic_path(output) as temp:
+        if isinstance(drawing, str):
+            temp.write_text(drawing, encoding="utf-8")
+        else:
+            temp.write_bytes(drawing)
+    click.echo(f"wrote {output}")
+
+
 def _need_file(path: str) -> None:
     if not os.path.isfile(path):
         raise InputError("no such trail file", Location(path, 1, 1))

@@ -48,7 +48,7 @@ def demo(tmp_path_factory):
 def test_validate_bundled_rules():
     result = invoke("validate", ROOT / "rules")
     assert result.exit_code == 0
-    assert result.stdout.endswith("ok (kzb 1.0.0, 2 table(s), 28 rule(s))\n")
+    assert "kzb.yaml: ok (kzb 1.0.0, 2 table(s), 28 rule(s))\n" in result.stdout
 
 
 def test_validate_reports_every_error_with_position(kzb_copy):
@@ -83,7 +83,9 @@ def test_schema_pack_is_json_schema():
     assert result.exit_code == 0
     schema = json.loads(result.stdout)
     assert schema["$schema"].endswith("2020-12/schema")
-    assert set(schema["required"]) == {"pack", "fields", "tables"}
+    assert set(schema["required"]) == {"pack", "fields"}
+    # and tables, a workflow, or both (docs/workflows.md)
+    assert schema["anyOf"] == [{"required": ["tables"]}, {"required": ["workflow"]}]
 
 
 def test_run_writes_actions_and_trail(demo):

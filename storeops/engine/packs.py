@@ -28,7 +28,7 @@ from decimal import Decimal
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 
@@ -36,6 +36,9 @@ from . import yamlsafe
 from .errors import ErrorList, ExpressionError, Location, PackError, StoreopsError, did_you_mean
 from .expressions import Expression, Field, compile_expression
 from .files import display_path
+
+if TYPE_CHECKING:
+    from .workflow import Workflow
 
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 HIT_POLICIES = ("unique", "first", "priority", "any", "collect", "rule_order",
@@ -161,6 +164,7 @@ class Pack:
     actions: Mapping[str, Action]
     tables: tuple[Table, ...]
     warnings: tuple[PackError, ...] = ()  # table checks worth a look, not errors (gaps...)
+    workflow: Workflow | None = None  # the pack's process graph (docs/workflows.md), if any
 
     def derived(self) -> list[Kpi]:
         """KPIs with a formula, in declaration order: computed into every fact before rules."""
@@ -343,7 +347,7 @@ class _Loader:
 
         tables: list[Table] = []
         table_ids: set[str] = set()
-        for t, item in enumerate(data["tables"]):
+        for t, item in enumerate(data.get("tables", [])):
             table_id = item["id"]
             if table_id in table_ids:
                 self.error(f"duplicate table '{table_id}'", ("tables", t, "id"))
@@ -351,11 +355,19 @@ class _Loader:
             table = self.table(item, t, scope, field_values, constants, actions, kpis)
             tables.append(table)
 
+        workflow = None
+        if "workflow" in data:
+            from .workflow import build_workflow
+
+            workflow = build_workflow(
+                data["workflow"], _YamlPlaces(self.doc, ("workflow",)), fields, constants,
+                pack=(meta["id"], meta["version"], self.digest()),
+                report=self.errors.append, warn=self.warnings.append)
         return Pack(
             id=meta["id"], version=meta["version"], title=_label(meta["title"]), subject=subject,
             path=self.doc.path, sha256=self.digest(), fields=fields, field_values=field_values,
             parameters=parameters, kpis=kpis, actions=actions, tables=tuple(tables),
-            warnings=tuple(sorted(self.warnings, key=StoreopsError.sort_key)),
+            warnings=tuple(sorted(self.warnings, key=StoreopsError.sort_key)), workflow=workflow,
         )
 
     def digest(self) -> str:
