@@ -25,11 +25,20 @@ def atomic_path(destination: str | os.PathLike) -> Iterator[Path]:
     os.close(handle)
     try:
         yield Path(temp)
+        # mkstemp makes the file owner-only; give it the permissions any new file would get
+        os.chmod(temp, 0o666 & ~_umask())
         os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         raise
+
+
+def _umask() -> int:
+    """The process umask (read by setting it, then restoring it at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_atomic(destination: str | os.PathLike, writer: Callable[[Path], None]) -> None:
