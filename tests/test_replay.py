@@ -116,7 +116,7 @@ def test_lead_times_hand_computed(result):
 
 def test_final_states_follow_the_mapping(result):
     states = dict(zip(result.orders["case_id"], result.orders["final_state"], strict=True))
-    assert states == {"A": "delivered", "B": "delivered", "C": "delivered", "D": "deliver",
+    assert states == {"A": "completed", "B": "completed", "C": "completed", "D": "deliver",
                       "E": "cancelled", "F": "", "G": "pick", "G#2": "pick", "H": "print",
                       "I": "register", "J": "cancelled"}
 
@@ -485,3 +485,52 @@ def test_olist_every_order_accounted_for(tmp_path, capsys):
                for d in durations.values())
     assert summary["traces"] == 99_441
     assert capsys.readouterr() == ("", "")
+
+
+# -- the storeops replay command -----------------------------------------------------------
+
+PACK = Path(__file__).resolve().parent.parent / "rules" / "order_fulfilment.yaml"
+
+
+def test_cli_replay_writes_every_output(files, tmp_path):
+    from click.testing import CliRunner
+
+    from storeops.cli import cli
+
+    orders, items, mapping = files
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, [
+        "replay", "--pack", str(PACK), "--input", str(orders), "--items", str(items),
+        "--mapping", str(mapping), "--out", str(out), "--as-of", AS_OF,
+    ], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "durations.json", "events.ocel.json", "events.xes", "orders.csv", "stage_times.csv"]
+    assert len(rp_rows(out / "orders.csv")) == len(ORDERS)
+
+
+def rp_rows(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_cli_replay_refuses_a_state_the_workflow_does_not_have(files, tmp_path):
+    from click.testing import CliRunner
+
+    from storeops.cli import cli
+
+    orders, items, _ = files
+    mapping = utc_mapping(tmp_path, ("{state: completed,", "{state: delivered,"))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, [
+        "replay", "--pack", str(PACK), "--input", str(orders), "--items", str(items),
+        "--mapping", str(mapping), "--out", str(out),
+    ], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"{mapping}:1:1: state 'delivered' is not a state of workflow 'order_fulfilment' in "
+        f"{PACK.relative_to(Path.cwd()) if PACK.is_relative_to(Path.cwd()) else PACK} "
+        "(did you mean 'deliver'?)\n")
+    assert not out.exists()

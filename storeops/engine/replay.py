@@ -914,3 +914,25 @@ def replay_to_dir(orders: str | os.PathLike | None, items: str | os.PathLike | N
                     "outputs": sorted(["orders.csv", "stage_times.csv", "durations.json",
                                        "events.xes", "events.ocel.json"])})
     return summary
+
+
+def check_against_workflow(mapping: ReplayMapping, workflow: Any, pack_path: str) -> None:
+    """Every workflow state the mapping names must be a state of the pack's workflow.
+
+    The replay and the workflow pack are separate files; a renamed state in one
+    would otherwise silently split the two.
+    """
+    named: dict[str, None] = {}
+    for stage in mapping.stages:
+        named.update(dict.fromkeys(stage.states))
+    for rule in mapping.statuses.values():
+        named[rule.state] = None
+    named.update(dict.fromkeys(mapping.terminal_states))
+    named.update(dict.fromkeys(mapping.cancelled_states))
+    errors = [
+        InputError(f"state '{state}' is not a state of workflow '{workflow.id}' in {pack_path}",
+                   Location(mapping.source, 1, 1), did_you_mean(state, workflow.states))
+        for state in named if state not in workflow.states
+    ]
+    if errors:
+        raise ErrorList(errors)
