@@ -324,15 +324,23 @@ def graph(pack_path: str, fmt: str, output: str | None) -> None:
               help="The replay mapping (e.g. mappings/olist_orders.yaml).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--as-of", help="The replay's 'now' (ISO date); default: the last purchase.")
-def replay(pack_path, orders_path, items_path, mapping_path, out_dir, as_of) -> None:
+@click.option("--trail", "trail_path", type=click.Path(dir_okay=False),
+              help="Trail file: .sqlite (default DIR/trail.sqlite) or .jsonl.")
+@click.option("--no-trail", is_flag=True, help="Do not record a trail.")
+def replay(pack_path, orders_path, items_path, mapping_path, out_dir, as_of, trail_path,
+           no_trail) -> None:
     """Replay real orders onto a workflow: lead times, anomalies, fitted durations, event logs.
 
     Writes DIR/orders.csv (one row per input order), stage_times.csv,
     durations.json (fitted per-stage distributions for the simulation),
-    events.xes (IEEE 1849) and events.ocel.json (OCEL 2.0).
+    events.xes (IEEE 1849), events.ocel.json (OCEL 2.0), actions.csv (what the
+    pack's exception rules ask for) and the trail: every order's transitions
+    and every rule it triggered.
     """
     from .engine import replay as replay_module
+    from .engine.files import atomic_path
     from .engine.packs import load_pack
+    from .engine.trail import open_trail
 
     pack = load_pack(pack_path)
     if pack.workflow is None:
@@ -342,10 +350,22 @@ def replay(pack_path, orders_path, items_path, mapping_path, out_dir, as_of) -> 
     replay_module.check_against_workflow(mapping, pack.workflow, pack.path)
     summary = replay_module.replay_to_dir(orders_path, items_path, mapping, out_dir,
                                           as_of=as_of)
+    result = summary.pop("result")
+    target = None if no_trail else (trail_path or str(Path(out_dir) / "trail.sqlite"))
+    command = " ".join(["storeops", *sys.argv[1:]])
+    with open_trail(target, command=command, clock="wall",
+                    meta={"pack": pack.id, "pack_sha256": pack.sha256}) as sink:
+        actions, records = replay_module.record_replay(result, mapping, pack, sink)
+    with atomic_path(Path(out_dir) / "actions.csv") as temp:
+        actions.to_csv(temp, index=False, lineterminator="\n")
+    summary["trail_records"] = records
+    summary["actions"] = actions["action"].value_counts().to_dict()
     click.echo(json.dumps({k: v for k, v in summary.items() if k != "outputs"},
                           indent=1, ensure_ascii=False, default=str))
-    for name in summary["outputs"]:
+    for name in [*summary["outputs"], "actions.csv"]:
         click.echo(f"wrote {Path(out_dir) / name}")
+    if target:
+        click.echo(f"wrote {target}")
 
 
 def _need_file(path: str) -> None:

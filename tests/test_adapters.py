@@ -77,3 +77,12 @@ def test_two_packs_disagreeing_on_a_field_type(pack):
         adapters.merge_fields([pack, other])
     assert str(info.value) == (
         "other.yaml:1:1: field 'sales' is number in one pack and text in pack 'other'")
+
+
+def test_nullable_booleans_from_a_dataframe(pack):
+    import pandas as pd
+
+    frame = pd.read_csv(DATA / "stores.csv")
+    frame["open"] = pd.array([True, None, False, True, None], dtype="boolean")
+    facts = adapters.facts_from_dataframe(frame, pack.fields, pack.field_values)
+    assert facts.column_list("open") == [True, None, False, True, None]

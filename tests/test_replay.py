@@ -505,7 +505,8 @@ def test_cli_replay_writes_every_output(files, tmp_path):
     ], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [
-        "durations.json", "events.ocel.json", "events.xes", "orders.csv", "stage_times.csv"]
+        "actions.csv", "durations.json", "events.ocel.json", "events.xes", "orders.csv",
+        "stage_times.csv", "trail.sqlite"]
     assert len(rp_rows(out / "orders.csv")) == len(ORDERS)
 
 
@@ -534,3 +535,44 @@ def test_cli_replay_refuses_a_state_the_workflow_does_not_have(files, tmp_path):
         f"{PACK.relative_to(Path.cwd()) if PACK.is_relative_to(Path.cwd()) else PACK} "
         "(did you mean 'deliver'?)\n")
     assert not out.exists()
+
+
+def test_an_orders_walk_and_its_rules_are_in_the_trail(result, files, tmp_path):
+    import json
+
+    from storeops.engine.packs import load_pack
+    from storeops.engine.trail import open_trail, read_trail
+
+    _, _, mapping_path = files
+    pack = load_pack(PACK)
+    with open_trail(tmp_path / "trail.sqlite") as trail:
+        actions, records = rp.record_replay(result, rp.load_mapping(mapping_path), pack, trail)
+    walk = [(r["rule_id"], r["ts"], json.loads(r["inputs"]))
+            for r in read_trail(tmp_path / "trail.sqlite", subject="A")
+            if r["table_id"] == "order_fulfilment"]
+    # A: purchase 01-01 10:00, approved 12:00, carrier 01-03 10:00, customer 01-06 10:00;
+    # the warehouse steps between approval and hand-over are bounded, not observed
+    assert walk == [
+        ("registered", "2018-01-01T10:00:00.000Z", {"from": "register", "to": "confirm",
+                                                    "observed": True}),
+        ("confirmed", "2018-01-01T12:00:00.000Z", {"from": "confirm", "to": "print",
+                                                   "observed": True}),
+        ("printed", "2018-01-03T10:00:00.000Z", {"from": "print", "to": "pick",
+                                                 "observed": False}),
+        ("picked", "2018-01-03T10:00:00.000Z", {"from": "pick", "to": "verify",
+                                                "observed": False}),
+        ("verify_ok", "2018-01-03T10:00:00.000Z", {"from": "verify", "to": "pack",
+                                                   "observed": False}),
+        ("packed", "2018-01-03T10:00:00.000Z", {"from": "pack", "to": "deliver",
+                                                "observed": True}),
+        ("delivered", "2018-01-06T10:00:00.000Z", {"from": "deliver", "to": "completed",
+                                                   "observed": True}),
+    ]
+    # A was late against its promise and handed over after the earliest shipping limit
+    mine = actions[actions["subject"] == "A"]
+    assert mine[["rule_id", "action"]].values.tolist() == [
+        ["E1", "APOLOGISE_LATE"], ["E2", "WARN_SELLER"]]
+    assert records == len(list(read_trail(tmp_path / "trail.sqlite")))
+    # D is stuck and E was cancelled after hand-over: their rules fire too
+    assert set(actions.loc[actions["subject"] == "D", "action"]) >= {"CHASE_ORDER"}
+    assert "REVIEW_CANCELLATION" in set(actions.loc[actions["subject"] == "E", "action"])

@@ -26,7 +26,7 @@ def invoke(*args):
 def test_validate_accepts_the_bundled_rules_folder():
     result = invoke("validate", ROOT / "rules")
     assert result.exit_code == 0, result.output
-    assert "ok (order_fulfilment 1.0.0, 3 table(s), 8 rule(s))" in result.stdout
+    assert "ok (order_fulfilment 1.0.0, 4 table(s), 14 rule(s))" in result.stdout
     assert "ok (store_service 1.0.0, 0 table(s), 0 rule(s))" in result.stdout
 
 

@@ -289,7 +289,10 @@ def _convert(series: pd.Series, kind: str, date_format: str | None):
         return values, (nulls if nulls.any() else None), bad
     if kind == "boolean":
         if pd.api.types.is_bool_dtype(series.dtype):
-            return series.to_numpy(dtype=bool), None, np.zeros(len(series), dtype=bool)
+            # pandas' nullable booleans may hold NA: that is null
+            missing = series.isna().to_numpy()
+            values = series.fillna(False).to_numpy(dtype=bool)
+            return values, (missing if missing.any() else None), np.zeros(len(series), bool)
         lowered = text.fillna("").str.strip().str.lower()
         true = lowered.isin(_TRUE).to_numpy()
         false = lowered.isin(_FALSE).to_numpy()

@@ -37,6 +37,7 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 import jsonschema
+import networkx as nx
 import numpy as np
 import pandas as pd
 
@@ -910,6 +911,7 @@ def replay_to_dir(orders: str | os.PathLike | None, items: str | os.PathLike | N
     traces = write_xes(result.events, folder / "events.xes")
     ocel = write_ocel(result.events, result.orders, result.items, folder / "events.ocel.json")
     summary = dict(result.summary)
+    summary["result"] = result  # for callers that go on to record the replay (CLI)
     summary.update({"traces": traces, "ocel_objects": ocel["objects"],
                     "outputs": sorted(["orders.csv", "stage_times.csv", "durations.json",
                                        "events.xes", "events.ocel.json"])})
@@ -936,3 +938,161 @@ def check_against_workflow(mapping: ReplayMapping, workflow: Any, pack_path: str
     ]
     if errors:
         raise ErrorList(errors)
+
+
+# ---------------------------------------------------------------------------------------------
+# The replay in the trail: each order's walk through the workflow, and the rules it triggers
+# ---------------------------------------------------------------------------------------------
+
+_FLAG_CODES = ("stuck", "canceled_after_handover")
+_DATA_CODES = ("bad_timestamp", "missing_timestamp", "out_of_order", "future_timestamp")
+
+
+def order_facts(result: ReplayResult) -> pd.DataFrame:
+    """One fact per replayed order, named as the workflow pack's replay fields are.
+
+    Anomaly codes become booleans (``stuck``, ``canceled_after_handover``, and
+    ``data_problem`` for any timestamp anomaly), so rules can test them.
+    """
+    orders = result.orders
+    codes = orders["anomalies"].fillna("").str.split(";")
+    facts = pd.DataFrame({
+        "order": orders["case_id"].astype(str),
+        "status": orders["status"].astype(str),
+        "final_state": orders["final_state"].astype(str),
+        "hours_confirm": orders["hours_confirm"],
+        "hours_fulfil": orders["hours_fulfil"],
+        "hours_deliver": orders["hours_deliver"],
+        "hours_total": orders["hours_total"],
+        "late_vs_promise": orders["late_vs_promise"],
+        "late_handover": orders["late_handover"],
+    })
+    for code in _FLAG_CODES:
+        facts[code] = codes.map(lambda found, code=code: code in found)
+    facts["data_problem"] = codes.map(lambda found: any(c in found for c in _DATA_CODES))
+    return facts
+
+
+def replay_tables_of(pack: Any, facts: pd.DataFrame) -> list[Any]:
+    """The pack's tables to apply to replayed orders: those reading only replay facts.
+
+    A workflow pack also holds rules for live orders (how to print, how to pick)
+    whose fields a replay of history does not have; they are left out.
+    """
+    from .tables import compile_table
+
+    provided = set(facts.columns)
+    chosen = []
+    for table in pack.tables:
+        read = {name for rule in table.rules for name in rule.when.fields}
+        if read and read <= provided:
+            chosen.append(compile_table(pack, table))
+    return chosen
+
+
+def record_replay(result: ReplayResult, mapping: ReplayMapping, pack: Any, trail: Any
+                  ) -> tuple[pd.DataFrame, int]:
+    """Write each order's transitions and its rule firings to the trail; return the actions.
+
+    Transitions: the order enters the workflow's start state at its first
+    milestone, then moves through each stage's states, timestamped with the
+    milestone that ends the stage; hops inside a stage the data only bounds are
+    recorded at the stage's end with ``"observed": false``. Each record is a
+    firing of the workflow transition it follows (file and line of the pack).
+    """
+    from . import runner
+    from .adapters import facts_from_dataframe
+    from .trail import RuleRef
+
+    workflow = pack.workflow
+    keys: dict[str, int] = {}
+    for transition in workflow.transitions:
+        keys[transition.id] = trail.rule(RuleRef(
+            pack_id=pack.id, pack_version=pack.version, pack_sha256=pack.sha256,
+            table_id=workflow.id, rule_id=transition.id,
+            source_file=transition.location.file, source_line=transition.location.line,
+            fields=("from", "to", "observed"),
+            outputs=json.dumps([{"event": "transition", "from": transition.source,
+                                 "to": transition.target}]),
+            label_en=transition.label.en if transition.label else "",
+            label_zh=transition.label.zh if transition.label else "",
+        ))
+    edge = {(t.source, t.target): t.id for t in workflow.transitions}
+    paths: dict[tuple[str, str], list[str]] = {}
+
+    def hops(a: str, b: str) -> list[str]:
+        if (a, b) not in paths:
+            try:
+                paths[a, b] = nx.shortest_path(workflow.graph, a, b)
+            except (nx.NetworkXNoPath, nx.NodeNotFound):
+                paths[a, b] = []
+        return paths[a, b]
+
+    milestone_times = {m.key: result.orders[m.key] for m in mapping.milestones
+                       if m.key in result.orders}
+    ts_list: list[float] = []
+    subjects: list[str] = []
+    rules: list[int] = []
+    values: list[tuple] = []
+    epoch = {key: pd.to_datetime(col, utc=True, errors="coerce") for key, col in
+             milestone_times.items()}
+    # seconds since the epoch, whatever resolution pandas stores the datetimes in
+    origin = pd.Timestamp("1970-01-01", tz="UTC")
+    epoch = {key: ((col - origin) / pd.Timedelta(seconds=1)).tolist()
+             for key, col in epoch.items()}
+    case_ids = result.orders["case_id"].astype(str).tolist()
+    finals = result.orders["final_state"].astype(str).tolist()
+    first_key = mapping.milestones[0].key
+    no_times = [None] * len(case_ids)
+    spans = [(stage, epoch.get(stage.start, no_times), epoch.get(stage.end, no_times))
+             for stage in mapping.stages]
+    all_times = list(epoch.values())
+    for i, case in enumerate(case_ids):
+        state, at = workflow.start, epoch[first_key][i]
+        if at is None or at != at:
+            continue
+        for stage, starts, ends in spans:
+            start, end = starts[i], ends[i]
+            if start is None or start != start:
+                break
+            # a stage's first state is entered at its start milestone ...
+            _walk(state, stage.states[0], start, True, hops, edge, keys, case,
+                  ts_list, subjects, rules, values)
+            state = stage.states[0]
+            if end is None or end != end:
+                break  # ... and the order is still in this stage
+            # ... its other states by its end; only an observed stage says exactly when
+            for target in stage.states[1:]:
+                _walk(state, target, end, stage.observation == "observed", hops, edge, keys,
+                      case, ts_list, subjects, rules, values)
+                state = target
+        final = finals[i]
+        if final in workflow.end_states and final != state:
+            last = max((times[i] for times in all_times
+                        if times[i] is not None and times[i] == times[i]), default=at)
+            _walk(state, final, last, True, hops, edge, keys, case,
+                  ts_list, subjects, rules, values)
+    trail.add_many(ts_list, subjects, rules, values)
+    # the rules the orders trigger
+    facts_frame = order_facts(result)
+    tables = replay_tables_of(pack, facts_frame)
+    facts = facts_from_dataframe(facts_frame, pack.fields, pack.field_values,
+                                 source="replayed orders")
+    firings = runner.fire_columns(tables, facts)
+    seqs = runner.record(firings, tables, facts, trail)
+    actions = runner.actions_frame(firings, seqs, trail.run_id, tables, facts)
+    return actions, len(ts_list) + len(firings)
+
+
+def _walk(state, target, at, observed, hops, edge, keys, case, ts_list, subjects, rules,
+          values) -> None:
+    """Record the transitions from ``state`` to ``target`` (through the graph if not adjacent)."""
+    path = hops(state, target)
+    for a, b in itertools.pairwise(path):
+        transition = edge.get((a, b))
+        if transition is None:
+            continue
+        ts_list.append(at)
+        subjects.append(case)
+        rules.append(keys[transition])
+        values.append((a, b, observed and len(path) == 2))
