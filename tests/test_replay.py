@@ -580,3 +580,23 @@ def test_an_orders_walk_and_its_rules_are_in_the_trail(result, files, tmp_path):
     # D is stuck and E was cancelled after hand-over: their rules fire too
     assert set(actions.loc[actions["subject"] == "D", "action"]) >= {"CHASE_ORDER"}
     assert "REVIEW_CANCELLATION" in set(actions.loc[actions["subject"] == "E", "action"])
+
+
+def test_issue_6_explain_reads_workflow_records(files, tmp_path):
+    from click.testing import CliRunner
+
+    from storeops.cli import cli
+
+    orders, items, mapping = files
+    out = tmp_path / "out"
+    runner = CliRunner()
+    assert runner.invoke(cli, [
+        "replay", "--pack", str(PACK), "--input", str(orders), "--items", str(items),
+        "--mapping", str(mapping), "--out", str(out), "--as-of", AS_OF,
+    ], catch_exceptions=False).exit_code == 0
+    result = runner.invoke(cli, ["explain", "--trail", str(out / "trail.sqlite"),
+                                 "--subject", "A"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert "outputs  transition print -> pick" in result.stdout
+    assert 'inputs   from = "print", to = "pick", observed = false' in result.stdout
+    assert "outputs  APOLOGISE_LATE (" in result.stdout

@@ -85,6 +85,14 @@ def format_record(record: dict[str, Any], output: dict[str, Any] | None = None) 
 
 
 def _output_text(output: dict[str, Any]) -> str:
+    if "event" in output:  # workflow records: a transition taken, or a guard decision
+        text = f"{output['event']} {output.get('from')} -> {output.get('to')}"
+        if "guard" in output:
+            guard, taken = json.dumps(output["guard"]), json.dumps(output.get("taken"))
+            text += f" (guard {guard}, taken {taken})"
+        return text
+    if "action" not in output and "result" not in output:
+        return json.dumps(output, ensure_ascii=False, sort_keys=True)
     if "result" in output:
         return ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}"
                          for k, v in output["result"].items())
