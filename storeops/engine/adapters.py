@@ -14,16 +14,12 @@ row-by-row path. NaN never reaches an expression: it becomes null here.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import numpy as np
 import pandas as pd
 
@@ -53,20 +49,19 @@ class ColumnMapping:
         return self.columns.get(name, name)
 
 
-@cache
 def mapping_schema() -> dict[str, Any]:
-    text = resources.files("storeops.engine").joinpath("schemas/mapping.schema.json")
-    return json.loads(text.read_text(encoding="utf-8"))
+    from .packs import shipped_schema
+
+    return shipped_schema("mapping")
 
 
 def load_mapping(path: str | os.PathLike) -> ColumnMapping:
     """Read and validate a mapping file; errors carry file, line and column."""
     from .files import display_path
-    from .packs import schema_error
+    from .packs import schema_errors
 
     doc = yamlsafe.load(path, display=display_path(path))
-    validator = jsonschema.Draft202012Validator(mapping_schema())
-    errors = [schema_error(doc, err) for err in validator.iter_errors(doc.data)]
+    errors = schema_errors(doc, "mapping")
     if errors:
         raise ErrorList(errors)
     body = doc.data["mapping"]

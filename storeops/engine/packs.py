@@ -179,17 +179,25 @@ class Pack:
 
 
 @cache
+def shipped_schema(name: str) -> dict[str, Any]:
+    """A JSON Schema shipped in the package: 'pack', 'mapping' or 'replay_mapping'."""
+    text = resources.files("storeops.engine").joinpath(f"schemas/{name}.schema.json")
+    return json.loads(text.read_text(encoding="utf-8"))
+
+
 def pack_schema() -> dict[str, Any]:
     """The JSON Schema for packs, as shipped in the package."""
-    text = resources.files("storeops.engine").joinpath("schemas/pack.schema.json").read_text(
-        encoding="utf-8"
-    )
-    return json.loads(text)
+    return shipped_schema("pack")
 
 
 @cache
-def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(pack_schema())
+def _validator(name: str = "pack") -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(shipped_schema(name))
+
+
+def schema_errors(doc: yamlsafe.Document, name: str) -> list[PackError]:
+    """Every way a YAML document breaks a shipped schema, as positioned errors."""
+    return [schema_error(doc, err) for err in _validator(name).iter_errors(doc.data)]
 
 
 def load_pack(path: str | os.PathLike, *, display: str | None = None) -> Pack:
@@ -278,8 +286,7 @@ class _Loader:
 
     # -- layer 2: schema -------------------------------------------------------------------
     def schema_errors(self, data: dict) -> None:
-        for err in _validator().iter_errors(data):
-            self.errors.append(schema_error(self.doc, err))
+        self.errors.extend(schema_errors(self.doc, "pack"))
 
     # -- layers 3-5 --------------------------------------------------------------------------
     def build(self, data: dict) -> Pack:

@@ -29,14 +29,11 @@ import warnings
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-import jsonschema
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -150,22 +147,19 @@ class ReplayMapping:
         return cols
 
 
-@cache
 def mapping_schema() -> dict[str, Any]:
-    text = resources.files("storeops.engine").joinpath("schemas/replay_mapping.schema.json")
-    return json.loads(text.read_text(encoding="utf-8"))
+    from .packs import shipped_schema
+
+    return shipped_schema("replay_mapping")
 
 
 def load_mapping(path: str | os.PathLike) -> ReplayMapping:
     """Read and check a replay mapping; every problem is an InputError at FILE:LINE:COL."""
-    from .packs import schema_error
+    from .packs import schema_errors
 
     doc = yamlsafe.load(path, display=display_path(path))
-    validator = jsonschema.Draft202012Validator(mapping_schema())
-    errors: list[StoreopsError] = []
-    for err in validator.iter_errors(doc.data):
-        found = schema_error(doc, err)
-        errors.append(InputError(found.message, found.location, found.hint))
+    errors: list[StoreopsError] = [InputError(found.message, found.location, found.hint)
+                                   for found in schema_errors(doc, "replay_mapping")]
     if errors:
         raise ErrorList(errors)
     body = doc.data["replay"]

@@ -29,6 +29,7 @@ import networkx as nx
 
 from .errors import EvaluationError, ExpressionError, InputError, Location, PackError, did_you_mean
 from .expressions import Expression, Field, compile_expression, compile_matcher
+from .packs import Label
 
 if TYPE_CHECKING:
     from .trail import Trail
@@ -43,18 +44,9 @@ DURATION_MODELS = {  # model -> the keys it needs
 
 
 @dataclass(frozen=True, slots=True)
-class WorkflowLabel:
-    zh: str
-    en: str
-
-    def __str__(self) -> str:
-        return f"{self.zh} / {self.en}"
-
-
-@dataclass(frozen=True, slots=True)
 class Role:
     id: str
-    label: WorkflowLabel
+    label: Label
     location: Location
 
 
@@ -73,7 +65,7 @@ class Duration:
 @dataclass(frozen=True, slots=True)
 class State:
     id: str
-    label: WorkflowLabel
+    label: Label
     role: str | None
     duration: Duration | None
     end: bool
@@ -86,7 +78,7 @@ class Transition:
     source: str
     target: str
     guard: Expression | None  # None: unconditional (the only way out of its state)
-    label: WorkflowLabel | None
+    label: Label | None
     location: Location
 
     @property
@@ -105,7 +97,7 @@ class Workflow:
     """
 
     id: str
-    label: WorkflowLabel | None
+    label: Label | None
     start: str
     choice: str
     roles: Mapping[str, Role]
@@ -129,8 +121,8 @@ class Workflow:
 # -- building and validating ------------------------------------------------------------------
 
 
-def _label(raw: Mapping[str, str] | None) -> WorkflowLabel | None:
-    return None if raw is None else WorkflowLabel(raw["zh"], raw["en"])
+def _label(raw: Mapping[str, str] | None) -> Label | None:
+    return None if raw is None else Label(raw["zh"], raw["en"])
 
 
 def build_workflow(raw: Mapping[str, Any], places: Any, fields: Mapping[str, Field],
