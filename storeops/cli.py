@@ -348,11 +348,15 @@ def replay(pack_path, orders_path, items_path, mapping_path, out_dir, as_of, tra
                          Location(pack.path, 1, 1))
     mapping = replay_module.load_mapping(mapping_path)
     replay_module.check_against_workflow(mapping, pack.workflow, pack.path)
+    def progress(message: str) -> None:
+        click.echo(message, err=True)
+
     summary = replay_module.replay_to_dir(orders_path, items_path, mapping, out_dir,
-                                          as_of=as_of)
+                                          as_of=as_of, progress=progress)
     result = summary.pop("result")
     target = None if no_trail else (trail_path or str(Path(out_dir) / "trail.sqlite"))
     command = " ".join(["storeops", *sys.argv[1:]])
+    progress("recording every order's walk and the rules it triggers in the trail ...")
     with open_trail(target, command=command, clock="wall",
                     meta={"pack": pack.id, "pack_sha256": pack.sha256}) as sink:
         actions, records = replay_module.record_replay(result, mapping, pack, sink)

@@ -27,7 +27,7 @@ import math
 import os
 import warnings
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
@@ -890,19 +890,27 @@ def replay_tables(result: ReplayResult, folder: str | os.PathLike) -> None:
 def replay_to_dir(orders: str | os.PathLike | None, items: str | os.PathLike | None,
                   mapping: ReplayMapping | str | os.PathLike, out_dir: str | os.PathLike, *,
                   data_dir: str | os.PathLike | None = None,
-                  as_of: str | dt.datetime | None = None) -> dict[str, Any]:
+                  as_of: str | dt.datetime | None = None,
+                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Replay and write orders.csv, stage_times.csv, durations.json, events.xes and
     events.ocel.json into ``out_dir``, each atomically; return the summary.
 
     Every input problem is raised before the first output is written.
+    ``progress`` hears one line per phase (the CLI prints them on stderr).
     """
+    say = progress or (lambda message: None)
     if not isinstance(mapping, ReplayMapping):
         mapping = load_mapping(mapping)
     orders_path, items_path = resolve_inputs(mapping, orders, items, data_dir)
+    say(f"reading and replaying {display_path(orders_path)} ...")
     result = replay(orders_path, items_path, mapping, as_of=as_of)
     folder = output_dir(out_dir)
+    say(f"writing orders.csv, stage_times.csv and durations.json ({len(result.orders):,} "
+        "orders) ...")
     replay_tables(result, folder)
+    say(f"writing events.xes ({len(result.events):,} events) ...")
     traces = write_xes(result.events, folder / "events.xes")
+    say("writing events.ocel.json ...")
     ocel = write_ocel(result.events, result.orders, result.items, folder / "events.ocel.json")
     summary = dict(result.summary)
     summary["result"] = result  # for callers that go on to record the replay (CLI)
