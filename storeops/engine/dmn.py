@@ -1170,15 +1170,7 @@ class _Exporter:
             expression.set("typeRef", _DMN_TYPES[kind])
             etree.SubElement(expression, self.m("text")).text = self.input_name(field_name)
             if column.get("values"):
-                values = etree.SubElement(clause, self.m("inputValues"))
-                values.set("id", self.ids.make(f"{clause.get('id')}_values"))
-                etree.SubElement(values, self.m("text")).text = ", ".join(
-                    _feel_literal(v, kind) for v in column["values"])
-            if "default" in column:
-                entry = etree.SubElement(clause, self.m("defaultOutputEntry"))
-                entry.set("id", self.ids.make(f"{clause.get('id')}_default"))
-                etree.SubElement(entry, self.m("text")).text = _feel_literal(
-                    column["default"], kind)
+                self.literal_list(clause, "inputValues", column["values"], kind)
         for k, column in enumerate(outputs):
             kind = self.output_type(table, k)
             clause = etree.SubElement(element, self.m("output"))
@@ -1193,10 +1185,7 @@ class _Exporter:
             if kind is not None:
                 clause.set("typeRef", _DMN_TYPES[kind])
             if column.get("values"):
-                values = etree.SubElement(clause, self.m("outputValues"))
-                values.set("id", self.ids.make(f"{clause.get('id')}_values"))
-                etree.SubElement(values, self.m("text")).text = ", ".join(
-                    _feel_literal(v, kind) for v in column["values"])
+                self.literal_list(clause, "outputValues", column["values"], kind)
             if "default" in column:
                 entry = etree.SubElement(clause, self.m("defaultOutputEntry"))
                 entry.set("id", self.ids.make(f"{clause.get('id')}_default"))
@@ -1205,6 +1194,13 @@ class _Exporter:
         for rule in table.get("rules", []):
             self.rule(element, table, rule)
         return decision
+
+    def literal_list(self, clause: Any, tag: str, values: list, kind: str | None) -> None:
+        """inputValues / outputValues: the allowed values as a comma list of FEEL literals."""
+        element = etree.SubElement(clause, self.m(tag))
+        element.set("id", self.ids.make(f"{clause.get('id')}_values"))
+        etree.SubElement(element, self.m("text")).text = ", ".join(
+            _feel_literal(v, kind) for v in values)
 
     def output_type(self, table: Mapping[str, Any], k: int) -> str | None:
         column = table["outputs"][k]
