@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -88,20 +89,7 @@ def test_a_sheet_with_a_merged_cell_is_refused_with_its_place(tmp_path):
     book.active.merge_cells("B4:B5")
     book.save(tmp_path / "band.xlsx")
     pack = tmp_path / "pack.yaml"
-    pack.write_text("""\
-pack:
-  id: sheet_demo
-  version: "1"
-  title: {zh: 表格, en: sheet demo}
-  source: {document: band.xlsx}
-  subject: applicant
-fields:
-  - {name: applicant, type: text}
-  - {name: score, type: number}
-tables:
-  - id: band
-    sheet: {file: band.xlsx}
-""", encoding="utf-8")
+    shutil.copy(DATA / "sheet_demo.yaml", pack)
     result = invoke("validate", pack)
     assert result.exit_code == 2
     assert "band.xlsx[band]:4:2: merged cells B4:B5 are not supported" in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -205,20 +206,7 @@ def test_sheet_tables_run_and_are_traced_to_their_sheet(tmp_path):
     assert invoke("table", "export", DATA / "dmn_tables.yaml", "band",
                   "-o", tmp_path / "band.xlsx").exit_code == 0
     pack = tmp_path / "pack.yaml"
-    pack.write_text("""\
-pack:
-  id: sheet_demo
-  version: "1"
-  title: {zh: 表格, en: sheet demo}
-  source: {document: band.xlsx}
-  subject: applicant
-fields:
-  - {name: applicant, type: text}
-  - {name: score, type: number}
-tables:
-  - id: band
-    sheet: {file: band.xlsx}
-""", encoding="utf-8")
+    shutil.copy(DATA / "sheet_demo.yaml", pack)
     facts = tmp_path / "facts.csv"
     facts.write_text("applicant,score\nA,10\nB,60\n", encoding="utf-8")
     result = invoke("run", "--pack", pack, "--input", facts, "--out", tmp_path / "o")
