@@ -140,12 +140,17 @@ def run(pack_paths, input_path, mapping_path, out_dir, trail_path, no_trail, eng
     fact), and the trail (DIR/trail.sqlite unless --trail says otherwise).
     """
     from .engine import api
+    from .engine.progress import TerminalProgress
 
-    result = api.run_files(
-        pack_paths, input_path, out_dir, mapping=mapping_path,
-        trail=None if no_trail else (trail_path or str(Path(out_dir) / "trail.sqlite")),
-        engine=engine, command=" ".join(["storeops", *sys.argv[1:]]),
-    )
+    progress = TerminalProgress()
+    try:
+        result = api.run_files(
+            pack_paths, input_path, out_dir, mapping=mapping_path,
+            trail=None if no_trail else (trail_path or str(Path(out_dir) / "trail.sqlite")),
+            engine=engine, command=" ".join(["storeops", *sys.argv[1:]]), progress=progress,
+        )
+    finally:
+        progress.close()
     click.echo(f"run {result.run_id}: {result.facts:,} facts, {result.firings:,} firings, "
                f"{len(result.actions):,} actions")
     if len(result.actions):
@@ -153,6 +158,8 @@ def run(pack_paths, input_path, mapping_path, out_dir, trail_path, no_trail, eng
         counts = counts.sort_values(ascending=False).head(10)
         for (action, label), count in counts.items():
             click.echo(f"  {action:<12} {count:>8,}  {label}")
+    for line in result.report:
+        click.echo(line)
     for name in result.files:
         click.echo(f"wrote {name}")
 

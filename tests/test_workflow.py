@@ -111,7 +111,8 @@ def test_packs_without_workflow_have_none():
 
 def test_a_pack_needs_tables_or_a_workflow(tmp_path):
     text = BASE.split("workflow:")[0]
-    assert errors_of(tmp_path, text) == ["w.yaml:1:1: the pack: needs 'tables' or 'workflow'"]
+    assert errors_of(tmp_path, text) == [
+        "w.yaml:1:1: the pack: needs 'tables' or 'workflow' or 'value_chain' or 'customers'"]
 
 
 def test_unreachable_state(tmp_path):

@@ -10,6 +10,7 @@ fails before anything is written, and outputs appear atomically.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,8 +19,10 @@ from typing import Any
 import pandas as pd
 
 from . import adapters, packs, runner
+from .errors import InputError, Location
 from .files import atomic_path, output_dir
 from .packs import Pack
+from .progress import Progress, silent
 from .trail import Trail, open_trail
 
 
@@ -31,6 +34,8 @@ class RunSummary:
     actions: pd.DataFrame
     files: tuple[str, ...]
     decisions: pd.DataFrame
+    # Lines a domain pipeline wants on the terminal after the counts (its summary table).
+    report: tuple[str, ...] = ()
 
 
 def as_fact_table(packs: Sequence[Pack], facts: Any,
@@ -66,8 +71,13 @@ def evaluate(packs: Pack | Sequence[Pack], facts: Any, *, trail: Trail | None = 
 def run_files(pack_paths: Sequence[str | os.PathLike], input_path: str | os.PathLike,
               out_dir: str | os.PathLike, *, mapping: str | os.PathLike | None = None,
               trail: str | os.PathLike | None = None, engine: str = "columnar",
-              command: str = "") -> RunSummary:
+              command: str = "", progress: Progress = silent) -> RunSummary:
+    """What ``storeops run`` does; a pack with a domain section runs that domain's pipeline."""
     loaded = packs.load_packs(pack_paths)
+    pipeline = _pipeline(loaded)
+    if pipeline is not None:
+        return pipeline.run_files(loaded, input_path, out_dir, mapping=mapping, trail=trail,
+                                  engine=engine, command=command, progress=progress)
     fields, values = adapters.merge_fields(loaded)
     column_mapping = adapters.load_mapping(mapping) if mapping else None
     facts = runner.with_derived(loaded, adapters.read_facts(input_path, fields, values,
@@ -108,11 +118,24 @@ def run_files(pack_paths: Sequence[str | os.PathLike], input_path: str | os.Path
     return RunSummary(run_id, facts.n, len(firings), actions, tuple(written), decisions)
 
 
+def _pipeline(loaded: Sequence[Pack]):
+    """The module of the one domain section among the packs that has a ``run_files``."""
+    found = {key: pack for pack in loaded for key in pack.sections
+             if hasattr(importlib.import_module(packs.SECTIONS[key]), "run_files")}
+    if len(found) > 1:
+        pack = list(found.values())[1]
+        raise InputError(f"packs with the sections {', '.join(sorted(found))} cannot run "
+                         "together; run them one at a time", Location(pack.path, 1, 1))
+    if not found:
+        return None
+    return importlib.import_module(packs.SECTIONS[next(iter(found))])
+
+
 def export_table(pack_path: str | os.PathLike, table_id: str,
                  output: str | os.PathLike) -> None:
     """Write one DMN-style table of a pack to a spreadsheet (.xlsx or .csv)."""
     from . import sheets, yamlsafe
-    from .errors import InputError, Location, did_you_mean
+    from .errors import did_you_mean
 
     pack = packs.load_pack(pack_path)  # refuse an invalid pack before writing anything
     raw = yamlsafe.load(pack_path).data

@@ -19,11 +19,12 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
+import importlib
 import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 from importlib import resources
@@ -165,6 +166,8 @@ class Pack:
     tables: tuple[Table, ...]
     warnings: tuple[PackError, ...] = ()  # table checks worth a look, not errors (gaps...)
     workflow: Workflow | None = None  # the pack's process graph (docs/workflows.md), if any
+    # Compiled domain sections (value_chain, customers), keyed by their top-level name.
+    sections: Mapping[str, Any] = field(default_factory=dict)
 
     def derived(self) -> list[Kpi]:
         """KPIs with a formula, in declaration order: computed into every fact before rules."""
@@ -198,6 +201,64 @@ def _validator(name: str = "pack") -> jsonschema.Draft202012Validator:
 def schema_errors(doc: yamlsafe.Document, name: str) -> list[PackError]:
     """Every way a YAML document breaks a shipped schema, as positioned errors."""
     return [schema_error(doc, err) for err in _validator(name).iter_errors(doc.data)]
+
+
+# Domain sections: top-level keys a pack may carry beside its tables, each read by its own
+# module. The module has a JSON Schema ``schemas/<key>.schema.json`` and a function
+# ``build_section(data, ctx: SectionContext)`` returning the compiled section (or None after
+# reporting errors through ``ctx.error``). ``api.run_files`` hands a pack with a section to the
+# module's ``run_files`` when it has one.
+SECTIONS: dict[str, str] = {
+    "value_chain": "storeops.engine.valuechain",
+    "customers": "storeops.engine.customers",
+}
+
+
+@dataclass(frozen=True)
+class SectionContext:
+    """What a domain section may refer to: the pack's fields, parameters, actions, KPIs, tables."""
+
+    key: str
+    places: _Places
+    fields: Mapping[str, Field]
+    field_values: Mapping[str, tuple]
+    constants: Mapping[str, Any]
+    actions: Mapping[str, Action]
+    kpis: Mapping[str, Kpi]
+    tables: tuple[Table, ...]
+    report: Callable[[StoreopsError], None]
+    warn: Callable[[PackError], None]
+    pack_id: str = ""
+    pack_path: str = ""
+
+    def error(self, message: str, path: tuple, hint: str | None = None) -> None:
+        """Report a problem at ``path`` inside the section (e.g. ``("steps", 2, "kpis")``)."""
+        self.report(PackError(message, self.places.at(path), hint))
+
+    def warning(self, message: str, path: tuple) -> None:
+        self.warn(PackError(message, self.places.at(path)))
+
+    def expression(self, text: str, path: tuple, scope: Mapping[str, Field] | None = None,
+                   expect: str | None = "boolean") -> Expression | None:
+        """Compile an expression written at ``path``; errors are reported, None returned."""
+        locate = self.places.scalar(path)
+        try:
+            return compile_expression(text, scope if scope is not None else self.fields,
+                                      parameters=self.constants, locate=locate, expect=expect)
+        except ExpressionError as exc:
+            if exc.location is None:
+                exc.location = locate(0)
+            self.report(exc)
+            return None
+
+
+def section_schema_errors(doc: yamlsafe.Document, key: str) -> list[PackError]:
+    """Validate ``doc.data[key]`` against ``schemas/<key>.schema.json``, positioned in doc."""
+    schema = shipped_schema(key)
+    body = {k: v for k, v in schema.items() if k not in ("$defs", "$schema", "$id")}
+    wrapper = {"type": "object", "$defs": schema.get("$defs", {}), "properties": {key: body}}
+    validator = jsonschema.Draft202012Validator(wrapper)
+    return [schema_error(doc, err) for err in validator.iter_errors({key: doc.data[key]})]
 
 
 def load_pack(path: str | os.PathLike, *, display: str | None = None) -> Pack:
@@ -370,11 +431,28 @@ class _Loader:
                 data["workflow"], _YamlPlaces(self.doc, ("workflow",)), fields, constants,
                 pack=(meta["id"], meta["version"], self.digest()),
                 report=self.errors.append, warn=self.warnings.append)
+        sections: dict[str, Any] = {}
+        for key, module_name in SECTIONS.items():
+            if key not in data:
+                continue
+            problems = section_schema_errors(self.doc, key)
+            if problems:
+                self.errors.extend(problems)
+                continue
+            module = importlib.import_module(module_name)
+            ctx = SectionContext(
+                key, _YamlPlaces(self.doc, (key,)), scope, field_values, constants, actions,
+                kpis, tuple(tables), self.errors.append, self.warnings.append, meta["id"],
+                self.doc.path)
+            built = module.build_section(data[key], ctx)
+            if built is not None:
+                sections[key] = built
         return Pack(
             id=meta["id"], version=meta["version"], title=_label(meta["title"]), subject=subject,
             path=self.doc.path, sha256=self.digest(), fields=fields, field_values=field_values,
             parameters=parameters, kpis=kpis, actions=actions, tables=tuple(tables),
             warnings=tuple(sorted(self.warnings, key=StoreopsError.sort_key)), workflow=workflow,
+            sections=sections,
         )
 
     def digest(self) -> str:

@@ -1,0 +1,32 @@
+"""The terminal progress reporter: a bar on a terminal, one line per phase elsewhere."""
+
+import io
+
+from storeops.engine.progress import TerminalProgress
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_phases_print_once_when_not_a_terminal():
+    stream = io.StringIO()
+    progress = TerminalProgress(stream)
+    progress("reading")
+    progress("evaluating", 10, 100)
+    progress("evaluating", 100, 100)
+    progress.close()
+    assert stream.getvalue() == "reading ...\nevaluating ...\n"
+
+
+def test_a_bar_on_a_terminal_ends_full_and_on_its_own_line():
+    stream = Tty()
+    progress = TerminalProgress(stream, width=10, interval=0)
+    progress("evaluating", 5, 10)
+    progress("evaluating", 10, 10)
+    progress.close()
+    text = stream.getvalue()
+    assert "\revaluating [#####-----]  50% 5/10" in text
+    assert "\revaluating [##########] 100% 10/10" in text
+    assert text.endswith("\n")
