@@ -321,15 +321,16 @@ class _Builder:
 
     def work_without_staff(self, problems, needs, supervisors: FieldTeam,
                            managers: FieldTeam) -> None:
-        handlers = {kind: sum(t.count for t in (supervisors, managers) if kind in t.handles)
-                    for kind in ("problems", "needs")}
-        if handlers["problems"] == 0 and any(p.rate_per_year > 0 for p in problems):
-            self.fail("problems arise (rate_per_year > 0) but nobody handles them: no "
-                      "supervisor or customer manager with 'problems' in handles",
-                      ("team",))
-        if handlers["needs"] == 0 and any(rate > 0 for _, rate in needs):
-            self.fail("needs arise (rates_per_year > 0) but nobody handles them: no supervisor "
-                      "or customer manager with 'needs' in handles", ("team",))
+        """Work that arrives needs somebody to do it (zero staff with arrivals is an error)."""
+        for kind, arriving in (("problems", any(p.rate_per_year > 0 for p in problems)),
+                               ("needs", any(rate > 0 for _, rate in needs))):
+            teams = [t for t in (supervisors, managers) if kind in t.handles]
+            if arriving and sum(t.count for t in teams) == 0:
+                role = teams[0].role if teams else "supervisor"
+                where = ("team", "supervisors" if role == "supervisor" else "customer_managers",
+                         "count")
+                self.fail(f"team.{where[1]}.count is 0, but {kind} arise and nobody else "
+                          f"handles them", where)
 
     # -- region -------------------------------------------------------------------------------
 
