@@ -43,6 +43,7 @@ class ColumnMapping:
     encoding: str = "utf-8"
     date_format: str | None = None
     grain: str = "day"  # value-chain input: rows per store-day or per store-week
+    decimal: str = "."
     source: str = ""
     locations: Mapping[str, Location] = field(default_factory=dict)
 
@@ -73,6 +74,7 @@ def load_mapping(path: str | os.PathLike) -> ColumnMapping:
         encoding=body.get("encoding", "utf-8"),
         date_format=body.get("date_format"),
         grain=body.get("grain", "day"),
+        decimal=body.get("decimal", "."),
         source=doc.path,
         locations={name: doc.locate(("mapping", "columns", name)) for name in columns},
     )
@@ -224,7 +226,8 @@ def facts_from_dataframe(frame: pd.DataFrame, fields: Mapping[str, Field],
             continue
         col_index = positions[column] + 1
         try:
-            values, nulls, bad = _convert(frame[column], f.type, mapping.date_format)
+            values, nulls, bad = _convert(frame[column], f.type, mapping.date_format,
+                                          mapping.decimal)
         except _Refused as exc:
             errors.append(InputError(f"column '{column}': {exc}", Location(source, 1, col_index)))
             continue
@@ -278,7 +281,7 @@ def _empty(kind: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     return values, np.ones(n, dtype=bool)
 
 
-def _convert(series: pd.Series, kind: str, date_format: str | None):
+def _convert(series: pd.Series, kind: str, date_format: str | None, decimal: str = "."):
     """(values, null mask or None, bad mask) for one column."""
     if kind == "text":
         values = series.to_numpy(dtype=object, copy=True)
@@ -296,7 +299,10 @@ def _convert(series: pd.Series, kind: str, date_format: str | None):
         if pd.api.types.is_numeric_dtype(series.dtype):
             numbers = series.astype(np.float64).to_numpy()
         else:
-            numbers = pd.to_numeric(text.str.strip(), errors="coerce").to_numpy(np.float64)
+            stripped = text.str.strip()
+            if decimal != ".":
+                stripped = stripped.str.replace(decimal, ".", regex=False)
+            numbers = pd.to_numeric(stripped, errors="coerce").to_numpy(np.float64)
         nan = np.isnan(numbers)
         bad = nan & ~blank
         nulls = nan

@@ -147,6 +147,7 @@ def _merge(base: Any, top: Any, path: tuple, top_path: tuple, doc: yamlsafe.Docu
                     did_you_mean(str(key), [str(k) for k in index])))
                 continue
             i = index[key]
+            origins[(*path, i)] = (*top_path, j)  # the overridden item is located in the top
             out[i] = _merge(base[i], item, (*path, i), (*top_path, j), doc, origins, errors,
                             target)
         return out

@@ -699,15 +699,9 @@ def write_outputs(folder, analysis: Analysis, result: Evaluated) -> list[str]:
         result.support.to_csv(temp, index=False, lineterminator="\n")
     written.append(str(path))
     if analysis.skipped:
-        path = folder / "bad_rows.csv"
-        rows = [{"file": e.location.file if e.location else "",
-                 "row": e.location.line if e.location else "",
-                 "column": e.location.column if e.location else "",
-                 "problem": e.message} for e in analysis.skipped]
-        with atomic_path(path) as temp:
-            pd.DataFrame(rows, columns=["file", "row", "column", "problem"]).to_csv(
-                temp, index=False, lineterminator="\n")
-        written.append(str(path))
+        from .api import write_bad_rows
+
+        written.append(write_bad_rows(folder / "bad_rows.csv", analysis.skipped))
     return written
 
 
