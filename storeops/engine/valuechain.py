@@ -416,44 +416,44 @@ def _with_changes(frame: pd.DataFrame, unit: str) -> pd.DataFrame:
 
     Rates per open day are compared (like for like: a store closed for a week is a
     store-operations finding, not a sales drop); a missing or closed period gives null.
+    A week is compared with the week before and with the same ISO week a year before.
     """
     out = frame.copy()
     days = out["open_days"].where(out["open_days"] > 0)
     rates = pd.DataFrame({
+        "store": out["store"], "period": out["period"],
         "sales": out["sales"] / days,
         "transactions": out["transactions"] / days,
         "ticket": out["sales"] / out["transactions"].where(out["transactions"] > 0),
     })
-    index = pd.MultiIndex.from_arrays([out["store"], out["period"]])
-    rates.index = index
-    previous = [_shift(p, unit, 1) for p in out["period"]]
-    last_year = [_shift(p, unit, 12 if unit == "M" else 52) for p in out["period"]]
+    previous, last_year = _earlier_periods(out["period"], unit)
     short = "mom" if unit == "M" else "wow"
-    for name in ("sales", "transactions", "ticket"):
-        series = rates[name]
-        lookup = series.to_dict()
-        now = series.to_numpy()
-        before = np.array([lookup.get((s, p), np.nan) for s, p in
-                           zip(out["store"], previous, strict=True)], dtype=np.float64)
-        year = np.array([lookup.get((s, p), np.nan) for s, p in
-                         zip(out["store"], last_year, strict=True)], dtype=np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[f"{name}_{short}"] = np.where(before > 0, now / before - 1, np.nan)
-            out[f"{name}_yoy"] = np.where(year > 0, now / year - 1, np.nan)
+    for suffix, periods in ((short, previous), ("yoy", last_year)):
+        keys = pd.DataFrame({"store": out["store"], "period": periods})
+        before = keys.merge(rates, on=["store", "period"], how="left")
+        for name in ("sales", "transactions", "ticket"):
+            now = rates[name].to_numpy(dtype=np.float64)
+            then = before[name].to_numpy(dtype=np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[f"{name}_{suffix}"] = np.where(then > 0, now / then - 1, np.nan)
     return out
 
 
-def _shift(period: str, unit: str, back: int) -> str:
+def _earlier_periods(periods: pd.Series, unit: str) -> tuple[pd.Series, pd.Series]:
+    """The period before each period, and the same period a year before (vectorised)."""
     if unit == "M":
-        year, month = int(period[:4]), int(period[5:7])
-        index = year * 12 + month - 1 - back
-        return f"{index // 12:04d}-{index % 12 + 1:02d}"
-    year, week = int(period[:4]), int(period[6:])
-    if back == 52:
-        return f"{year - 1:04d}-W{week:02d}"  # the same ISO week a year before
-    monday = pd.Timestamp.fromisocalendar(year, week, 1) - pd.Timedelta(days=7 * back)
-    iso = monday.isocalendar()
-    return f"{iso[0]:04d}-W{iso[1]:02d}"
+        index = periods.str[:4].astype(int) * 12 + periods.str[5:7].astype(int) - 1
+
+        def name(ix: pd.Series) -> pd.Series:
+            return (ix // 12).astype(str).str.zfill(4) + "-" + \
+                (ix % 12 + 1).astype(str).str.zfill(2)
+
+        return name(index - 1), name(index - 12)
+    mondays = pd.to_datetime(periods + "-1", format="%G-W%V-%u")
+    iso = (mondays - pd.Timedelta(days=7)).dt.isocalendar()
+    previous = iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
+    last_year = (periods.str[:4].astype(int) - 1).astype(str).str.zfill(4) + periods.str[4:]
+    return previous.reset_index(drop=True), last_year
 
 
 def _with_size_and_trend(months: pd.DataFrame) -> pd.DataFrame:
