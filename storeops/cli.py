@@ -132,7 +132,12 @@ def schema(kind: str, output: str | None) -> None:
 @click.option("--no-trail", is_flag=True, help="Do not record a trail.")
 @click.option("--engine", type=click.Choice(["columnar", "row"]), default="columnar",
               show_default=True, help="Evaluate whole columns at once, or fact by fact.")
-def run(pack_paths, input_path, mapping_path, out_dir, trail_path, no_trail, engine) -> None:
+@click.option("--bad-rows", type=click.Choice(["stop", "skip"]), default="stop",
+              show_default=True,
+              help="stop: refuse input with a bad row; skip: leave bad rows out and list them "
+                   "in DIR/bad_rows.csv.")
+def run(pack_paths, input_path, mapping_path, out_dir, trail_path, no_trail, engine,
+        bad_rows) -> None:
     """Run packs over a table of facts and write the action plan with its trail.
 
     Writes DIR/actions.csv and actions.parquet (one row per planned action),
@@ -148,6 +153,7 @@ def run(pack_paths, input_path, mapping_path, out_dir, trail_path, no_trail, eng
             pack_paths, input_path, out_dir, mapping=mapping_path,
             trail=None if no_trail else (trail_path or str(Path(out_dir) / "trail.sqlite")),
             engine=engine, command=" ".join(["storeops", *sys.argv[1:]]), progress=progress,
+            bad_rows=bad_rows,
         )
     finally:
         progress.close()
