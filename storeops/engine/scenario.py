@@ -38,7 +38,7 @@ STEPS = ("new_arrival", "floor_adjustment", "operations", "customer_management",
          "sales_analysis")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 PHASES = ("introduce", "build", "complete", "improve")
-KPI_PARTS = ("traffic", "conversion", "ticket")
+KPI_PARTS = ("traffic", "conversion", "ticket", "promo_uplift", "new_arrival_share")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,7 @@ class ProblemKind:
     rate_per_year: float                  # per store, before the tier factor
     tier_factor: tuple[float, float, float]
     severity: tuple[float, float]         # uniform between low and high
-    erodes: tuple[float, float, float]    # traffic, conversion, ticket lost at severity 1
+    erodes: tuple[float, ...]             # share of each of KPI_PARTS lost at severity 1
     reported_share: float                 # share the store reports (the rest a visit must find)
     self_fix_days: float | None           # mean days until the store fixes it alone (None: never)
     fixed_by: tuple[str, ...]             # value-chain pack actions that fix it
@@ -102,6 +102,7 @@ class Policy:
     visits_per_month: tuple[float, float, float] | None  # the 135 cycle; None: no planned visits
     urgent_share: float                            # room kept for urgent requests in a cycle day
     diagnose: bool                                 # run the value-chain pack on every visit
+    pack_width: bool                               # honour the pack's tier support width
     skill_factor: float
     extra_visit_minutes: float
 
@@ -140,6 +141,7 @@ class Scenario:
     speed_kmh: float
     open_days: tuple[int, int, int]
     promo_days: tuple[int, int, int]
+    indicators: tuple[tuple[float, float], ...]    # per tier: promotion uplift, new arrivals' share
     problems: tuple[ProblemKind, ...]
     needs: tuple[tuple[str, float], ...]           # need id -> rate per store and year
     need_target_days: float
@@ -269,6 +271,8 @@ class _Builder:
             stores=stores, travel=travel, road_factor=road_factor, speed_kmh=speed,
             open_days=tuple(int(kpis[t].get("open_days", 30)) for t in TIERS),
             promo_days=tuple(int(kpis[t].get("promo_days", 0)) for t in TIERS),
+            indicators=tuple((float(kpis[t].get("promo_uplift", 0.2)),
+                              float(kpis[t].get("new_arrival_share", 0.25))) for t in TIERS),
             problems=problems, needs=needs,
             need_target_days=float(needs_raw.get("target_days", 5)),
             effort_hours_per_strategy=float(needs_raw.get("effort_hours_per_strategy", 0.25)),
@@ -587,6 +591,7 @@ class _Builder:
                 if cycle else None,
                 urgent_share=float(cycle.get("urgent_share", 0.3)) if cycle else 1.0,
                 diagnose=bool(p.get("diagnose", True)),
+                pack_width=bool(p.get("pack_width", False)),
                 skill_factor=float(p.get("skill_factor", 1.0)),
                 extra_visit_minutes=float(p.get("extra_visit_minutes", 0.0))))
         return tuple(out)

@@ -92,28 +92,39 @@ class Decider:
 
     The rule references are those ``runner.record`` registers for a real-data run (same pack
     version and hash, same fields, same outputs text), so ``storeops explain`` and ``trace``
-    read simulated decisions like real ones.
+    read simulated decisions like real ones. A value-chain pack's section is honoured as its
+    pipeline does: its tier thresholds are filled into the fact by the store's tier, and its
+    tier table is left out (the scenario gives each store's tier).
     """
 
     def __init__(self, path: str, trail: Any) -> None:
         from .runner import _outputs_json, _with_sources
         from .trail import RuleRef
 
-        self.pack, self.tables = compiled_pack(path)
+        self.pack, tables = compiled_pack(path)
         pack = self.pack
+        section = pack.sections.get("value_chain")
+        skip = {section.tier_table} if section is not None else set()
+        self.tables = [t for t in tables if t.table.id not in skip]
+        self.thresholds = tuple((th.name, dict(th.by_tier)) for th in section.thresholds) \
+            if section is not None else ()
+        # tier -> (supported, smallest severity supported): the pack's support width
+        self.width = {level.id: (level.supported, level.min_severity)
+                      for level in section.levels} if section is not None else {}
         self.fields = tuple(pack.fields)
         self.derived = [(kpi.id, kpi.formula) for kpi in pack.derived()]
         formulas = {kpi.id: kpi.formula.fields for kpi in pack.derived()}
         self.trail = trail
         self.keys: list[list[int]] = []
         self.reads: list[list[tuple[str, ...]]] = []
-        self.actions: list[list[tuple[str, ...]]] = []
+        self.actions: list[list[tuple[tuple[str, float], ...]]] = []
         for table in self.tables:
             keys, reads, actions = [], [], []
             for rule in table.table.rules:
                 read = _with_sources(rule.when.fields, formulas)
                 reads.append(read)
-                actions.append(tuple(o.action for o in rule.outputs))
+                actions.append(tuple((o.action, float(dict(o.params).get("severity", 1)))
+                                     for o in rule.outputs))
                 if trail is not None:
                     label = rule.label
                     keys.append(trail.rule(RuleRef(
@@ -126,16 +137,21 @@ class Decider:
             self.reads.append(reads)
             self.actions.append(actions)
         self.effort = {a.id: a.effort_hours for a in pack.actions.values()}
+        self.role = {a.id: a.role or "" for a in pack.actions.values()}
 
     def fact(self, values: dict[str, Any]) -> dict[str, Any]:
         fact = {name: values.get(name) for name in self.fields}
+        tier = values.get("tier")
+        for name, by_tier in self.thresholds:
+            fact[name] = by_tier.get(tier)
         for name, formula in self.derived:
             fact[name] = formula(fact)
         return fact
 
-    def decide(self, fact: dict[str, Any], ts: float) -> list[str]:
-        """The actions the tables choose for the fact, in trail order; records each firing."""
-        out: list[str] = []
+    def decide(self, fact: dict[str, Any], ts: float) -> list[tuple[str, float]]:
+        """(action, severity) the tables choose for the fact, in trail order; records each
+        firing. Severity is the output's ``severity`` parameter (1 when it has none)."""
+        out: list[tuple[str, float]] = []
         trail = self.trail
         subject = fact.get(self.pack.subject)
         for t, table in enumerate(self.tables):
@@ -248,6 +264,7 @@ class _Model:
         self.value_chain = Decider(sc.value_chain_pack, self.trail) if sc.value_chain_pack else None
         self.kzb = Decider(sc.kzb_pack, self.trail) if sc.kzb_pack else None
         self.travel = self._travel()
+        self.effort_by_role: dict[str, float] = {}
         self._draw_problems()
         self._draw_needs()
         self._need_effort = self._need_efforts()
@@ -366,16 +383,17 @@ class _Model:
         default = self.scenario.effort_hours_per_strategy
         for need, _ in self.scenario.needs:
             fact = self.kzb.fact({"customer": "-", "date": self.scenario.start, "need": need})
-            actions = [a for t in self.kzb.tables for r in t.decide_indices(fact)
-                       for a in self.kzb.actions[self.kzb.tables.index(t)][r]]
+            actions = [a for k, t in enumerate(self.kzb.tables) for r in t.decide_indices(fact)
+                       for a, _ in self.kzb.actions[k][r]]
             out[need] = sum(self.kzb.effort.get(a) or default for a in actions)
         return out
 
     # -- the store's KPIs ---------------------------------------------------------------------
 
-    def factors(self, s: int, t: float) -> tuple[float, float, float]:
-        """Traffic, conversion and ticket multipliers of store ``s`` at time ``t``."""
-        ft = fc = fk = 1.0
+    def factors(self, s: int, t: float) -> tuple[float, float, float, float, float]:
+        """Multipliers of store ``s`` at time ``t``: traffic, conversion, ticket, promotion
+        uplift, new arrivals' share (the last two are indicators, not sales)."""
+        ft = fc = fk = fp = fn = 1.0
         problems = self.store_problems[s]
         upto = bisect.bisect_right(self.problem_starts[s], t)
         for p in problems[:upto]:
@@ -384,27 +402,36 @@ class _Model:
                 ft *= 1.0 - e[0]
                 fc *= 1.0 - e[1]
                 fk *= 1.0 - e[2]
-        return ft, fc, fk
+                fp *= 1.0 - e[3]
+                fn *= 1.0 - e[4]
+        return ft, fc, fk, fp, fn
 
     def kpi_fact(self, s: int, t: float) -> dict[str, Any]:
         """The store-period fact the value-chain pack reads, from the store's state now.
 
-        ``sales`` and ``transactions`` are 30-day figures at today's rates; changes compare
-        today's rate with the rate 30 days ago (month on month) and with the problem-free
-        baseline (year on year: the model has no trend or season).
+        ``sales``, ``transactions`` and ``traffic`` are 30-day figures at today's rates;
+        changes compare today's rate with the rate 30 days ago (month on month) and with the
+        problem-free baseline (year on year: the model has no trend or season). Problems that
+        erode an indicator (new arrivals' share of sales, promotion uplift) show there only.
         """
         store = self.stores[s]
         tier = TIERS.index(store.tier)
-        ft, fc, fk = self.factors(s, t)
-        pt, pc, pk = self.factors(s, t - 30 * MINUTES_PER_DAY)
+        ft, fc, fk, fp, fn = self.factors(s, t)
+        pt, pc, pk, _, _ = self.factors(s, t - 30 * MINUTES_PER_DAY)
         open_days = self.scenario.open_days[tier]
-        transactions = store.traffic * store.conversion * ft * fc * open_days
+        traffic = store.traffic * ft * open_days
+        transactions = traffic * store.conversion * fc
         sales = transactions * store.ticket * fk
         date = self.scenario.start + dt.timedelta(minutes=t)
+        period = date.strftime("%Y-%m")
+        indicators = self.scenario.indicators[tier]
         return {
-            "store": store.id, "tier": store.tier, "period": date.strftime("%Y-%m"),
-            "sales": round(sales, 2), "transactions": round(transactions),
-            "open_days": open_days, "promo_days": self.scenario.promo_days[tier],
+            "store_period": f"{store.id}@{period}", "store": store.id, "tier": store.tier,
+            "period": period, "sales": round(sales, 2), "transactions": round(transactions),
+            "traffic": round(traffic), "open_days": open_days, "days": 30,
+            "promo_days": self.scenario.promo_days[tier],
+            "new_arrival_sales": round(sales * indicators[1] * fn, 2),
+            "promo_uplift": round(indicators[0] * fp, 6),
             "sales_mom": round(ft * fc * fk / (pt * pc * pk) - 1.0, 6),
             "sales_yoy": round(ft * fc * fk - 1.0, 6),
             "transactions_mom": round(ft * fc / (pt * pc) - 1.0, 6),
@@ -570,16 +597,23 @@ class _Model:
             for need in self._open_needs(s, now):
                 need.served_at = now
                 fact = self.kzb.fact({"customer": store.id, "date": date, "need": need.need})
-                for action in self.kzb.decide(fact, now):
-                    hours += self.kzb.effort.get(action) or default
+                for action, _ in self.kzb.decide(fact, now):
+                    effort = self.kzb.effort.get(action) or default
+                    hours += effort
+                    self._count_effort(self.kzb.role.get(action) or team.role, effort)
         if problems and self.value_chain is not None:
             chosen: set[str] = set()
             vc = self.value_chain
             if self.policy.diagnose:
-                for action in vc.decide(vc.fact(self.kpi_fact(s, now)), now):
+                supported, min_severity = vc.width.get(store.tier, (True, 0))
+                for action, severity in vc.decide(vc.fact(self.kpi_fact(s, now)), now):
+                    if self.policy.pack_width and (not supported or severity < min_severity):
+                        continue  # let go of the small: below the tier's support width
                     if action not in chosen:
                         chosen.add(action)
-                        hours += vc.effort.get(action) or 0.0
+                        effort = vc.effort.get(action) or 0.0
+                        hours += effort
+                        self._count_effort(vc.role.get(action) or team.role, effort)
             p_fix_base = skill
             for p in self.store_problems[s]:
                 if p.start > now:
@@ -593,10 +627,16 @@ class _Model:
                         continue  # not reported and the diagnosis did not point at it
                     action = kind.fixed_by[0]
                     chosen.add(action)
-                    hours += vc.effort.get(action) or 0.0
+                    effort = vc.effort.get(action) or 0.0
+                    hours += effort
+                    self._count_effort(vc.role.get(action) or team.role, effort)
                 _attempt(p, min(1.0, kind.fix_probability * p_fix_base), now,
                          kind.recovery_days * MINUTES_PER_DAY / skill)
         return team.visit_minutes + self.policy.extra_visit_minutes + hours * 60.0 / skill
+
+    def _count_effort(self, role: str, hours: float) -> None:
+        if self.env.now >= self.warmup:
+            self.effort_by_role[role] = self.effort_by_role.get(role, 0.0) + hours
 
     def _open_needs(self, s: int, now: float) -> list[Need]:
         # needs are few per store; a linear scan over the store's needs is cheap enough
@@ -639,6 +679,9 @@ class _Model:
                                          n.served_at >= hi) / len(needs) if needs else 0.0)
         cost = 0.0
         years = (hi - lo) / MINUTES_PER_DAY / 365.0
+        for role, hours in sorted(self.effort_by_role.items()):
+            # what the chosen strategies and support actions ask of each role, per year
+            m[f"effort_hours_per_year.{role}"] = hours / years
         for team, stats in self.teams:
             role = team.role
             workdays = sum(s.workdays for s in stats)
