@@ -98,3 +98,20 @@ def test_simulate_bad_scenario_exits_2_with_location(tmp_path):
     col = text.splitlines()[line - 1].index("0}") + 1
     assert result.stderr.strip() == (f"{path}:{line}:{col}: team.order_desk.staff.clerk is 0 "
                                      "but orders arrive (172.8 a day) and need a clerk")
+
+
+def test_readme_main_job_simulates_a_scenario_that_loads():
+    import re
+
+    from storeops.engine.scenario import load_scenario
+
+    head = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()[:12]
+    main_job = next(line for line in head if "storeops run" in line)
+    found = re.search(r"storeops simulate (\S+)", main_job)
+    assert found, main_job
+    scenario = load_scenario(ROOT / found.group(1))
+    assert len(scenario.stores) == 300
+    assert scenario.supervisors.count == 12
+    assert scenario.horizon_days == 365
+    assert {"reactive", "focus_on_big", "cycle_135", "phase_introduce", "phase_build",
+            "phase_complete", "phase_improve"} <= {p.name for p in scenario.policies}

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from .workflow import Workflow, start_case
+from .workflow import Workflow, register, start_case
 
 MINUTES_PER_DAY = 1440.0
 
@@ -130,11 +130,20 @@ class OrderDesk:
         self.samplers = duration_sampler(workflow, state_rngs, fitted_stages)
         self.warmup, self.horizon = warmup, horizon
         self.trail = trail
+        self.keys = register(workflow, trail) if trail is not None else None
         self.stats = DeskStats(
             leads=[], stage_time={s: [0.0, 0] for s in workflow.states},
             stage_wait={s: [0.0, 0] for s in workflow.states},
             busy={role: 0.0 for role in self.resources}, last_change=warmup,
             orders=[] if keep_orders else None)
+
+        # per state, everything the order loop needs, found with one lookup
+        self.ends = frozenset(s.id for s in workflow.states.values() if s.end)
+        self.plan = {
+            s: (self.resources.get(self.queue_role.get(s)), self.queue_role.get(s),
+                self.samplers.get(s), self.on_finish.get(s), self.stats.stage_time[s],
+                self.stats.stage_wait[s])
+            for s in workflow.states}
 
     def start(self) -> None:
         if self.rate > 0:
@@ -169,52 +178,47 @@ class OrderDesk:
         rng = self.attribute_rng
         for name, p in self.attributes:
             attributes[name] = _draw(rng, p)
-        case = start_case(self.workflow, f"O{i}", attributes, self.trail, ts=arrival)
+        case = start_case(self.workflow, f"O{i}", attributes, self.trail, ts=arrival,
+                          keys=self.keys)
         if in_window:
             stats.arrivals += 1
         self._count(+1)
-        queue_role = self.queue_role
-        resources = self.resources
-        samplers = self.samplers
-        on_finish = self.on_finish
+        plan = self.plan
+        ends = self.ends
+        busy = stats.busy
         memo: dict = {}
         waits: dict[str, float] | None = {} if stats.orders is not None else None
-        while not case.done:
-            state = case.state
+        state = case.state
+        while state not in ends:
+            resource, role, sampler, finish, spent, waited = plan[state]
             entered = env.now
-            role = queue_role.get(state)
-            sampler = samplers.get(state)
-            resource = resources[role] if role else None
             if resource is not None:
-                with resource.request() as request:
-                    yield request
-                    started = env.now
-                    minutes = sampler(memo) if sampler else 0.0
-                    yield env.timeout(minutes)
+                request = resource.request()
+                yield request
+                started = env.now
+                minutes = sampler(memo) if sampler else 0.0
+                yield env.timeout(minutes)
+                resource.release(request)
                 if in_window:
-                    stats.busy[role] += minutes
+                    busy[role] += minutes
             else:
                 started = entered
                 minutes = sampler(memo) if sampler else 0.0
                 if minutes:
                     yield env.timeout(minutes)
             if in_window:
-                spent = stats.stage_time[state]
                 spent[0] += env.now - entered
                 spent[1] += 1
-                waited = stats.stage_wait[state]
                 waited[0] += started - entered
                 waited[1] += 1
             if waits is not None:
                 waits[state] = waits.get(state, 0.0) + (started - entered)
-            update = None
-            finish = on_finish.get(state)
-            if finish:
-                update = {name: _draw(rng, p) for name, p in finish}
+            update = {name: _draw(rng, p) for name, p in finish} if finish else None
             step = case.advance(env.now, update)
             if step.status == "blocked":
                 stats.stuck += 1
                 break
+            state = case.state
         self._count(-1)
         end = env.now
         if in_window:

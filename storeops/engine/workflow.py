@@ -17,6 +17,7 @@ transition id. Nothing here reads a clock or a global: time is passed in.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import shutil
@@ -326,7 +327,7 @@ class Case:
     __slots__ = ("_keys", "_trail", "attributes", "history", "id", "state", "workflow")
 
     def __init__(self, workflow: Workflow, case_id: Any, attributes: Mapping[str, Any] | None,
-                 trail: Trail | None, ts: float) -> None:
+                 trail: Trail | None, ts: float, keys: Mapping[str, int] | None = None) -> None:
         self.workflow = workflow
         self.id = case_id
         self.state = workflow.start
@@ -335,7 +336,8 @@ class Case:
         self._trail = trail
         self._keys: dict[str, int] = {}
         if trail is not None:
-            self._keys = _register(workflow, trail)
+            # a simulation starts thousands of cases on one trail: it registers once (keys)
+            self._keys = dict(keys) if keys is not None else register(workflow, trail)
 
     @property
     def done(self) -> bool:
@@ -402,9 +404,19 @@ CaseRun = Case  # the name the issue uses
 
 
 def start_case(workflow: Workflow, case_id: Any, attributes: Mapping[str, Any] | None = None,
-               trail: Trail | None = None, *, ts: float = 0.0) -> Case:
-    """A new case at the workflow's start state; ``ts`` is simulation or event time."""
-    return Case(workflow, case_id, attributes, trail, ts)
+               trail: Trail | None = None, *, ts: float = 0.0,
+               keys: Mapping[str, int] | None = None) -> Case:
+    """A new case at the workflow's start state; ``ts`` is simulation or event time.
+
+    ``keys`` is what ``register(workflow, trail)`` returned for this trail: callers that start
+    many cases on one trail pass it to skip registering the transitions for every case (the
+    records are the same either way)."""
+    return Case(workflow, case_id, attributes, trail, ts, keys)
+
+
+def register(workflow: Workflow, trail: Trail) -> dict[str, int]:
+    """Register every transition of the workflow with the trail; transition id -> trail key."""
+    return _register(workflow, trail)
 
 
 def _register(workflow: Workflow, trail: Trail) -> dict[str, int]:
@@ -429,7 +441,13 @@ def _record(trail: Trail, key: int, ts: float, case_id: Any, transition: Transit
             facts: Mapping[str, Any], outputs: dict) -> None:
     fields = transition.guard.fields if transition.guard is not None else ()
     trail.add(ts, case_id, key, tuple(facts.get(name) for name in fields),
-              json.dumps(outputs, ensure_ascii=False, sort_keys=True))
+              _outputs_text(tuple(outputs.items())))
+
+
+@functools.lru_cache(maxsize=4096)
+def _outputs_text(items: tuple) -> str:
+    # a workflow has few distinct outputs (event, from, to, guard, taken): format each once
+    return json.dumps(dict(items), ensure_ascii=False, sort_keys=True)
 
 
 def load_workflow(path: str | Any) -> Workflow:

@@ -1,0 +1,185 @@
+"""The region model's parts, with known answers: lost sales, fix attempts, KPI facts, diagnosis
+through the real value-chain pack, day plans per policy, and what policies change."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from storeops.engine import simulation
+from storeops.engine.packs import load_pack
+from storeops.engine.scenario import load_scenario
+from storeops.engine.simulation import Decider, Need, Problem, _attempt, _lost_sales, _Model
+from storeops.engine.trail import open_trail, read_trail
+from storeops.engine.workflow import register, start_case
+
+ROOT = Path(__file__).parent.parent
+DATA = Path(__file__).parent / "data" / "sim"
+DAY = 1440.0
+
+
+class FakeStore:
+    daily_sales = 1000.0
+
+
+def problem(start_day, end_day, traffic=0.0, conversion=0.0, ticket=0.0):
+    p = Problem(0, 0, start_day * DAY, 1.0, (traffic, conversion, ticket, 0.0, 0.0), True,
+                math.inf, 0.5)
+    p.end = end_day * DAY
+    return p
+
+
+def test_lost_sales_is_the_integral_of_the_eroded_share():
+    # 10 % of traffic lost for 2 days: 200; then a second problem (20 % of ticket) overlaps
+    # for 1 day: 1 - 0.9 * 0.8 = 0.28 that day, 0.2 on its own day after
+    one = problem(1, 4, traffic=0.1)
+    two = problem(3, 5, ticket=0.2)
+    lost = _lost_sales([FakeStore()], [[one, two]], 0.0, 10 * DAY, actual=True)
+    assert lost == pytest.approx(1000 * (0.1 * 2 + 0.28 * 1 + 0.2 * 1))
+    # the observation window cuts the integral: from day 2 to day 3.5 only
+    assert _lost_sales([FakeStore()], [[one, two]], 2 * DAY, 3.5 * DAY, actual=True) == \
+        pytest.approx(1000 * (0.1 * 1 + 0.28 * 0.5))
+    # left alone, a problem lasts until the store fixes it itself (here: never, so to the end)
+    assert _lost_sales([FakeStore()], [[one]], 0.0, 10 * DAY, actual=False) == \
+        pytest.approx(1000 * 0.1 * 9)
+
+
+def test_fix_attempts_share_one_uniform():
+    p = problem(0, math.inf)  # fix_u = 0.5
+    _attempt(p, 0.3, 10.0, 60.0)  # P(fixed by now) = 0.3 < 0.5: not yet
+    assert p.fixed_at is None
+    _attempt(p, 0.3, 20.0, 60.0)  # 1 - 0.7 * 0.7 = 0.51 > 0.5: fixed, sales back an hour later
+    assert p.fixed_at == 20.0
+    assert p.end == 80.0
+
+
+@pytest.fixture(scope="module")
+def small():
+    return load_scenario(DATA / "small.yaml")
+
+
+def model(scenario, policy="reactive"):
+    m = _Model(scenario, scenario.policy(policy), 1, 0, None, False)
+    m.value_chain = Decider(scenario.value_chain_pack, None)
+    m.kzb = Decider(scenario.kzb_pack, None)
+    m.travel = m._travel()
+    m.effort_by_role = {}
+    m.store_problems = [[] for _ in m.stores]
+    m.problem_starts = [[] for _ in m.stores]
+    m.needs, m.store_needs = [], {}
+    m.problem_kinds = scenario.problems
+    m._need_effort = {"N06": 0.25, "N13": 0.5}
+    return m
+
+
+def test_kpi_fact_reflects_the_open_problems(small):
+    m = model(small)
+    p = Problem(0, 0, 40 * DAY, 0.5, (0.1, 0.0, 0.04, 0.0, 0.0), True, math.inf, 0.9)
+    m.store_problems[0] = [p]
+    m.problem_starts[0] = [p.start]
+    store = small.stores[0]
+    fact = m.kpi_fact(0, 50 * DAY)
+    assert fact["store"] == store.id and fact["tier"] == store.tier
+    assert fact["period"] == "2026-02"  # day 50 from 2026-01-05
+    assert fact["transactions_yoy"] == pytest.approx(-0.1)
+    assert fact["ticket_yoy"] == pytest.approx(-0.04)
+    assert fact["sales_yoy"] == pytest.approx(0.9 * 0.96 - 1)
+    assert fact["sales_mom"] == pytest.approx(0.9 * 0.96 - 1)  # 30 days ago: no problem yet
+    assert fact["transactions"] == round(store.traffic * store.conversion * 0.9 * 30)
+    before = m.kpi_fact(0, 39 * DAY)
+    assert before["sales_yoy"] == 0.0
+
+
+def test_diagnosis_through_the_real_value_chain_pack(tmp_path):
+    """A traffic problem shows as fewer transactions: the pack's CU1 asks for training, with
+    the tier's threshold filled in, and the trail holds the firing with its inputs."""
+    with open_trail(tmp_path / "t.sqlite", clock="sim") as trail:
+        vc = Decider(str(ROOT / "rules" / "value_chain.yaml"), trail)
+        fact = vc.fact({"store_period": "S1@2026-02", "store": "S1", "tier": "A",
+                        "period": "2026-02", "sales": 900000.0, "transactions": 2700,
+                        "traffic": 9000, "open_days": 30, "days": 30, "promo_days": 6,
+                        "new_arrival_sales": 250000.0, "promo_uplift": 0.2,
+                        "sales_mom": -0.1, "sales_yoy": -0.1, "transactions_mom": -0.1,
+                        "transactions_yoy": -0.1, "ticket_mom": 0.0, "ticket_yoy": 0.0})
+        assert fact["transactions_drop_limit"] == -0.06  # tier A
+        chosen = vc.decide(fact, 72000.0)
+    assert ("TRAINING", 2.0) in chosen
+    assert ("MERCH", 2.0) in chosen  # SA1: daily sales down 10 % on last year
+    assert vc.width == {"A": (True, 1), "B": (True, 1), "C": (True, 3)}
+    records = list(read_trail(tmp_path / "t.sqlite"))
+    cu1 = next(r for r in records if r["rule_id"] == "CU1")
+    assert cu1["ts"] == 72000.0
+    assert cu1["subject"] == "S1@2026-02"
+    inputs = cu1["inputs"] if isinstance(cu1["inputs"], dict) else json.loads(cu1["inputs"])
+    assert inputs["transactions_yoy"] == -0.1
+    assert cu1["pack_id"] == "value_chain"
+    assert "classify" not in {r["table_id"] for r in records}  # the scenario gives the tier
+
+
+def requests_for(m, stores_and_days):
+    out = []
+    for s, day in stores_and_days:
+        need = Need(s, "N06", day * DAY)
+        out.append((need.arrival, 1, need))
+    return out
+
+
+def test_day_plan_first_come_first_served_versus_focus_on_the_big(small):
+    # stores 0 (C) and 7 (A): the C store asked first
+    fcfs = model(small, "reactive")
+    team = small.supervisors
+    requests = requests_for(fcfs, [(0, 1.0), (7, 2.0)])
+    base = fcfs._base(team, 0)
+    plan = fcfs._plan(team, fcfs.policy, requests, {}, 3 * DAY, 3, base, 60.0, 1.0)
+    assert plan[0] == 0
+    big = model(small, "focus_on_big")
+    plan = big._plan(team, big.policy, requests, {}, 3 * DAY, 3, base, 60.0, 1.0)
+    assert plan[0] == 7
+    # an hour's day holds one visit at most; eight hours hold both
+    assert len(plan) == 1
+    assert sorted(big._plan(team, big.policy, requests, {}, 3 * DAY, 3, base, 480.0, 1.0)) \
+        == [0, 7]
+
+
+def test_day_plan_on_the_cycle_keeps_room_for_urgent_requests(small):
+    m = model(small, "cycle_135")
+    team = small.supervisors  # 8 visits a day at most; urgent_share 0.4: 4 urgent places
+    due = {s: float(s) for s in range(20)}  # store s is due on day s
+    # six C stores asked for help, the oldest request first
+    urgent = [(39, 0.5), (37, 1.0), (36, 1.5), (35, 2.0), (28, 2.5), (27, 3.0)]
+    requests = requests_for(m, urgent)
+    plan = m._plan(team, m.policy, requests, due, 5 * DAY, 5, m._base(team, 0), 10_000.0, 1.0)
+    assert plan == [39, 37, 36, 35,  # urgent first, up to the quota (ceil(0.4 * 8))
+                    0, 1, 2, 3]      # then the planned visits due by day 5, most overdue first
+
+
+def test_planned_visits_find_unreported_problems(small):
+    """Common random numbers make the paired difference tight: the 135 cycle loses less."""
+    reps = [simulation.run_replication(small, policy, 7, r)
+            for policy in ("reactive", "cycle_135") for r in range(3)]
+    _, differences = simulation.summarise(reps, ["reactive", "cycle_135"])
+    lost = next(i for m, p, v, i in differences if m == "sales_lost")
+    assert lost.high < 0
+    visits = next(i for m, p, v, i in differences if m == "visits_per_day.supervisor")
+    assert visits.low > 0
+
+
+def test_shared_workflow_registration_gives_the_same_trail(tmp_path):
+    flow = load_pack(ROOT / "rules" / "order_fulfilment.yaml").workflow
+    texts = []
+    for shared in (False, True):
+        path = tmp_path / f"{shared}.jsonl"
+        with open_trail(path, clock="sim") as trail:
+            keys = register(flow, trail) if shared else None
+            for i in range(3):
+                case = start_case(flow, f"O{i}", {"stock_ok": i != 1, "inbound_arrived": True,
+                                                   "mergeable": False, "has_remarks": False,
+                                                   "special": False},
+                                  trail, ts=float(i), keys=keys)
+                case.run(float(i) + 0.5)
+        texts.append(path.read_bytes())
+    assert texts[0] == texts[1]
+    assert texts[0].count(b"\n") > 10
