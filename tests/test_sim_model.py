@@ -183,3 +183,45 @@ def test_shared_workflow_registration_gives_the_same_trail(tmp_path):
         texts.append(path.read_bytes())
     assert texts[0] == texts[1]
     assert texts[0].count(b"\n") > 10
+
+
+class Scripted:
+    """A stand-in generator: exponential() returns the scripted values in turn."""
+
+    def __init__(self, values):
+        self.values = list(values)
+
+    def exponential(self, scale):
+        return self.values.pop(0) if self.values else 10**9
+
+    def random(self):
+        return 0.0
+
+
+def test_order_desk_opening_hours_known_answers():
+    """One clerk, open 08:00-18:00 on weekdays, 30-minute services. Orders at 07:00 (waits an
+    hour), 17:50 (served until 18:20: work in hand is finished), 17:55 (waits for Tuesday
+    08:00) and Saturday 09:00 (waits for Monday 08:00)."""
+    import simpy
+
+    from storeops.engine.orderdesk import OrderDesk
+
+    flow = load_pack(DATA / "mmc_pack.yaml").workflow
+    arrivals = [7 * 60, 17 * 60 + 50 - 7 * 60, 5, 5 * DAY + 9 * 60 - (17 * 60 + 55)]
+    streams = {"orders": Scripted(arrivals), "service/serve": Scripted([30.0] * 10)}
+    env = simpy.Environment()
+    desk = OrderDesk(env, flow, rate_per_day=1.0, staff={"clerk": 1}, attributes={},
+                     on_finish={}, rngs=lambda name: streams.get(name, Scripted([])),
+                     warmup=0.0, horizon=10 * DAY, keep_orders=True,
+                     open_hours=(8 * 60.0, 18 * 60.0, (0, 1, 2, 3, 4)), first_weekday=0)
+    desk.start()
+    env.run(until=10 * DAY)
+    trace = [(number, arrival, end) for number, arrival, end, _, _ in desk.stats.orders]
+    assert trace == [
+        (1, 7 * 60, 8 * 60 + 30),
+        (2, 17 * 60 + 50, 18 * 60 + 20),
+        (3, 17 * 60 + 55, DAY + 8 * 60 + 30),
+        (4, 5 * DAY + 9 * 60, 7 * DAY + 8 * 60 + 30),
+    ]
+    # open 10 hours on each of the 8 weekdays of the 10 days (Monday to Wednesday a week later)
+    assert desk.open_minutes() == 8 * 600

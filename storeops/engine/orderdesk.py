@@ -113,12 +113,17 @@ class OrderDesk:
                  on_finish: Mapping[str, Mapping[str, float]],
                  rngs: Callable[[str], np.random.Generator], warmup: float, horizon: float,
                  trail: Any = None, fitted_stages: tuple = (), keep_orders: bool = False,
-                 delays: tuple[str, ...] = ()) -> None:
+                 delays: tuple[str, ...] = (), open_hours: tuple | None = None,
+                 first_weekday: int = 0) -> None:
         self.env = env
         self.workflow = workflow
         self.rate = rate_per_day
-        self.resources = {role: simpy.Resource(env, capacity=n)
-                          for role, n in staff.items() if n > 0}
+        # with opening hours, a closing desk queues one blocker per server ahead of the orders
+        # (priority -1): work in hand is finished, nothing new starts until opening
+        kind = simpy.Resource if open_hours is None else simpy.PriorityResource
+        self.resources = {role: kind(env, capacity=n) for role, n in staff.items() if n > 0}
+        self.open_hours = open_hours
+        self.first_weekday = first_weekday
         self.attributes = tuple(attributes.items())
         self.on_finish = {s: tuple(u.items()) for s, u in on_finish.items()}
         # the role of each state that queues for staff; delays and unstaffed roles do not
@@ -148,6 +153,45 @@ class OrderDesk:
     def start(self) -> None:
         if self.rate > 0:
             self.env.process(self._arrivals())
+        if self.open_hours is not None:
+            for resource in self.resources.values():
+                self.env.process(self._shifts(resource))
+
+    def _shifts(self, resource):
+        """Close the resource outside opening hours (every server taken by a blocker)."""
+        env = self.env
+        start, end, days = self.open_hours
+        day = 0
+        blockers = [resource.request(priority=-1) for _ in range(resource.capacity)]
+        while True:  # closed until the next opening
+            while (self.first_weekday + day) % 7 not in days:
+                day += 1
+            opening = day * MINUTES_PER_DAY + start
+            if opening >= self.horizon:
+                return
+            if opening > env.now:
+                yield env.timeout(opening - env.now)
+            for blocker in blockers:
+                if blocker.triggered:
+                    resource.release(blocker)
+                else:
+                    blocker.cancel()  # the server was still busy: nothing to release
+            yield env.timeout(day * MINUTES_PER_DAY + end - env.now)
+            blockers = [resource.request(priority=-1) for _ in range(resource.capacity)]
+            day += 1
+
+    def open_minutes(self) -> float:
+        """Minutes the desk is open inside the observation window."""
+        if self.open_hours is None:
+            return self.horizon - self.warmup
+        start, end, days = self.open_hours
+        total = 0.0
+        for day in range(int(self.horizon // MINUTES_PER_DAY) + 1):
+            if (self.first_weekday + day) % 7 in days:
+                a = max(day * MINUTES_PER_DAY + start, self.warmup)
+                b = min(day * MINUTES_PER_DAY + end, self.horizon)
+                total += max(0.0, b - a)
+        return total
 
     def _arrivals(self):
         env = self.env
@@ -185,6 +229,7 @@ class OrderDesk:
         self._count(+1)
         plan = self.plan
         ends = self.ends
+        priority = None if self.open_hours is None else 0
         busy = stats.busy
         memo: dict = {}
         waits: dict[str, float] | None = {} if stats.orders is not None else None
@@ -193,7 +238,8 @@ class OrderDesk:
             resource, role, sampler, finish, spent, waited = plan[state]
             entered = env.now
             if resource is not None:
-                request = resource.request()
+                request = resource.request() if priority is None else \
+                    resource.request(priority=0)
                 yield request
                 started = env.now
                 minutes = sampler(memo) if sampler else 0.0

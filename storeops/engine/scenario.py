@@ -116,6 +116,8 @@ class OrderDesk:
     on_finish: tuple[tuple[str, tuple[tuple[str, float], ...]], ...]  # state -> field -> p
     fitted: str | None                            # durations.json of a replay, or None
     delays: tuple[str, ...] = ()                  # states that wait without holding staff
+    # opening hours of the staffed roles: (from minute, to minute, weekdays); None: always open
+    open_hours: tuple[float, float, tuple[int, ...]] | None = None
     fitted_stages: tuple[tuple[str, tuple[str, ...], str, tuple[tuple[str, float], ...]], ...] = ()
 
 
@@ -525,7 +527,18 @@ class _Builder:
             attributes=tuple(sorted((k, float(v)) for k, v in attributes.items())),
             on_finish=tuple(sorted((s, tuple(sorted((k, float(v)) for k, v in u.items())))
                                    for s, u in on_finish.items())),
-            fitted=fitted, fitted_stages=tuple(stages), delays=tuple(raw.get("delays", ())))
+            fitted=fitted, fitted_stages=tuple(stages), delays=tuple(raw.get("delays", ())),
+            open_hours=self.open_hours(desk_raw.get("open")))
+
+    def open_hours(self, raw) -> tuple[float, float, tuple[int, ...]] | None:
+        if raw is None:
+            return None
+        start, end = float(raw["from_hour"]), float(raw["to_hour"])
+        if start >= end:
+            self.fail(f"team.order_desk.open: from_hour ({start:g}) must be before to_hour "
+                      f"({end:g})", ("team", "order_desk", "open", "from_hour"))
+        days = tuple(sorted(WEEKDAYS.index(d) for d in raw.get("days", WEEKDAYS[:5])))
+        return (start * 60.0, end * 60.0, days)
 
     def order_field(self, fields, name: str, where: tuple) -> None:
         f = fields.get(name)

@@ -286,7 +286,8 @@ class _Model:
                 on_finish={s: dict(u) for s, u in desk.on_finish},
                 rngs=self.rng, warmup=self.warmup, horizon=self.horizon, trail=self.trail,
                 fitted_stages=desk.fitted_stages, keep_orders=self.keep_orders,
-                delays=desk.delays)
+                delays=desk.delays, open_hours=desk.open_hours,
+                first_weekday=sc.start.weekday())
             self.desk.start()
         self.env.run(until=self.horizon)
         if self.desk is not None:
@@ -699,9 +700,11 @@ class _Model:
         if desk is not None:
             st = desk.stats
             window = hi - lo
+            open_minutes = desk.open_minutes()
             for role, busy in sorted(st.busy.items()):
                 servers = dict(sc.order_desk.staff)[role]
-                m[f"utilisation.{role}"] = busy / (servers * window)
+                m[f"utilisation.{role}"] = busy / (servers * open_minutes) if open_minutes \
+                    else 0.0
             for state, (total, count) in sorted(st.stage_time.items()):
                 if count:
                     m[f"order_stage_hours.{state}"] = total / count / 60.0
