@@ -177,3 +177,11 @@ def test_unknown_policy_asked_for():
         scenario.policy("cycle135")
     assert str(caught.value).endswith("no policy 'cycle135' in the scenario (did you mean "
                                       "'cycle_135'?)")
+
+
+def test_order_desk_closing_before_it_opens(tmp_path):
+    message, text, path = load_variant(
+        tmp_path, "    staff: {customer_service: 2,",
+        "    open: {from_hour: 18, to_hour: 8}\n    staff: {customer_service: 2,")
+    assert message == (f"{path}:{where(text, 'from_hour: 18', '18')}: team.order_desk.open: "
+                       "from_hour (18) must be before to_hour (8)")
