@@ -394,7 +394,9 @@ def replay(pack_path, orders_path, items_path, mapping_path, out_dir, as_of, tra
               help="A policy to run (repeat for several; default: the scenario's 'compare').")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--no-trail", is_flag=True, help="Do not record the trails (faster).")
-def simulate(scenario_path, seed, replications, policies, out_dir, no_trail) -> None:
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes running replications (the outputs do not depend on it).")
+def simulate(scenario_path, seed, replications, policies, out_dir, no_trail, workers) -> None:
     """Simulate a region's stores, team and order desk under supervision policies.
 
     Runs every policy x replication with common random numbers, prints a
@@ -409,12 +411,19 @@ def simulate(scenario_path, seed, replications, policies, out_dir, no_trail) -> 
 
     scenario = load_scenario(scenario_path)
     progress = TerminalProgress()
+    pool = None
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(max_workers=workers)
     try:
         result = run_scenario(scenario, seed=seed, replications=replications,
                               policies=policies or None, out_dir=out_dir,
-                              trail=not no_trail, progress=progress)
+                              trail=not no_trail, progress=progress, executor=pool)
     finally:
         progress.close()
+        if pool is not None:
+            pool.shutdown()
     n = len(result.replications) // max(1, len(result.policies))
     click.echo(f"scenario {scenario.id}: {len(scenario.stores)} stores, seed {result.seed}, "
                f"{n} replication(s) per policy; mean [95% CI]")

@@ -68,9 +68,10 @@ def test_simulate_writes_summary_replications_and_trails(tmp_path, short):
 
 def test_simulate_twice_gives_identical_files(tmp_path, short):
     outputs = []
-    for name in ("a", "b"):
+    for name, workers in (("a", "1"), ("b", "2")):
         out = tmp_path / name
-        result = run(short, "--replications", "2", "--policy", "focus_on_big", "--out", str(out))
+        result = run(short, "--replications", "2", "--policy", "focus_on_big", "--out", str(out),
+                     "--workers", workers)
         assert result.exit_code == 0, result.output
         outputs.append(out)
     for name in ("summary.csv", "differences.csv", "replications.csv",

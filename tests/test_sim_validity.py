@@ -198,3 +198,21 @@ def test_summaries_are_t_intervals_over_replications():
     # mean 2, sd 1, n 3: t(0.975, 2) = 4.302653, half width 4.302653 / sqrt(3)
     assert interval.mean == pytest.approx(2.0)
     assert interval.high - 2.0 == pytest.approx(4.302653 / math.sqrt(3), rel=1e-6)
+
+
+def test_replications_in_other_processes_give_the_same_results_and_trails(tmp_path):
+    """A job is a picklable call of run_replication: a process pool gives the same bytes."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    scenario = load_scenario(DATA / "small.yaml").with_changes(horizon_days=8.0,
+                                                                warmup_days=1.0)
+    jobs = simulation.replication_jobs(scenario, ("cycle_135",), 2)
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+    local = run_jobs(scenario, jobs, 9, trail_dir=here)
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        remote = run_jobs(scenario, list(reversed(jobs)), 9, trail_dir=there, executor=pool)
+    assert local == list(reversed(remote))
+    for name in ("cycle_135-r001.sqlite", "cycle_135-r002.sqlite"):
+        assert (here / name).read_bytes() == (there / name).read_bytes()

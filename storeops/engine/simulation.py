@@ -799,14 +799,31 @@ def replication_jobs(scenario: Scenario, policies: Sequence[str], replications: 
 
 def run_jobs(scenario: Scenario, jobs: Sequence[tuple[str, int]], seed: int, *,
              trail_dir: str | os.PathLike | None = None,
-             progress: Callable[..., None] | None = None) -> list[Replication]:
-    """Run jobs in the order given (results come back in that order, whatever it is)."""
+             progress: Callable[..., None] | None = None,
+             executor: Any = None) -> list[Replication]:
+    """Run (policy, replication) jobs; results come back in the order of ``jobs``.
+
+    With an ``executor`` (``concurrent.futures``: a process pool, a Dask client's executor)
+    the jobs run there: a job is a picklable call of ``run_replication``, and its result does
+    not depend on where or in which order it ran.
+    """
+    def trail_path(policy: str, r: int) -> str | None:
+        if trail_dir is None:
+            return None
+        return os.path.join(os.fspath(trail_dir), trail_name(policy, r))
+
+    if executor is not None:
+        futures = [executor.submit(run_replication, scenario, policy, seed, r,
+                                   trail_path=trail_path(policy, r)) for policy, r in jobs]
+        out = []
+        for done, future in enumerate(futures):
+            out.append(future.result())
+            if progress is not None:
+                progress("simulating", done + 1, len(jobs))
+        return out
     out = []
     for done, (policy, r) in enumerate(jobs):
-        trail_path = None
-        if trail_dir is not None:
-            trail_path = os.path.join(os.fspath(trail_dir), trail_name(policy, r))
-        out.append(run_replication(scenario, policy, seed, r, trail_path=trail_path))
+        out.append(run_replication(scenario, policy, seed, r, trail_path=trail_path(policy, r)))
         if progress is not None:
             progress("simulating", done + 1, len(jobs))
     return out
@@ -877,8 +894,8 @@ def summarise(replications: Sequence[Replication], policies: Sequence[str]):
 
 def run_scenario(scenario: Scenario, *, seed: int | None = None, replications: int | None = None,
                  policies: Sequence[str] | None = None, out_dir: str | os.PathLike | None = None,
-                 trail: bool = True, progress: Callable[..., None] | None = None
-                 ) -> SimulationSummary:
+                 trail: bool = True, progress: Callable[..., None] | None = None,
+                 executor: Any = None) -> SimulationSummary:
     """Run every policy x replication, summarise with 95 % t intervals, write the files.
 
     Files in ``out_dir``: ``summary.csv`` (metric, policy, mean, ci_low, ci_high),
@@ -905,7 +922,8 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, replications: i
                 path.unlink()
     if progress is not None:
         progress("simulating", 0, len(jobs))
-    results = run_jobs(scenario, jobs, seed, trail_dir=trail_dir, progress=progress)
+    results = run_jobs(scenario, jobs, seed, trail_dir=trail_dir, progress=progress,
+                       executor=executor)
     summary, differences = summarise(results, chosen)
     files: list[str] = []
     if folder is not None:
