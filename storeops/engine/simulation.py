@@ -482,6 +482,7 @@ class _Model:
                     interval[s] = gap
                     due[s] = gap * rank / len(stores)  # spread over the first interval
         matrix = self.travel
+        surplus_sum, surplus_count = 0.0, 0
         day = 0
         while True:
             start = day * MINUTES_PER_DAY + DAY_START
@@ -497,8 +498,12 @@ class _Model:
                 open_requests.append(stream_requests[pointer])
                 pointer += 1
             open_requests = [r for r in open_requests if _is_open(r, now)]
+            # a visit usually finds more work than its requests (what the diagnosis chooses);
+            # the planner allows for the average surplus seen so far
+            surplus = surplus_sum / surplus_count if surplus_count else 0.0
+            estimates: dict[int, float] = {}
             stops = self._plan(team, policy, open_requests, due, now, day, base, day_minutes,
-                               skill)
+                               skill, surplus, estimates)
             counted = start >= self.warmup
             if counted:
                 stats.workdays += 1
@@ -511,6 +516,8 @@ class _Model:
                     minutes = self._visit(team, s, env.now, skill, handles_problems,
                                           handles_needs)
                     yield env.timeout(minutes)
+                    surplus_sum += minutes - estimates[s]
+                    surplus_count += 1
                     if s in interval:
                         due[s] = day + interval[s]
                     if counted:
@@ -526,8 +533,12 @@ class _Model:
             day += 1
 
     def _plan(self, team: FieldTeam, policy: Policy, requests, due, now: float, day: int,
-              base: int, day_minutes: float, skill: float) -> list[int]:
-        """The stores to visit today, in the policy's order of preference, as time allows."""
+              base: int, day_minutes: float, skill: float, surplus: float = 0.0,
+              estimates: dict[int, float] | None = None) -> list[int]:
+        """The stores to visit today, in the policy's order of preference, as time allows.
+
+        ``estimates`` receives each chosen store's planned minutes on site without the
+        ``surplus`` (so the caller can learn the surplus from what visits really took)."""
         stores = self.stores
         by_store: dict[int, list] = {}
         for r in requests:
@@ -569,12 +580,14 @@ class _Model:
                 if extra < best:
                     best, at = extra, i + 1
             minutes = visit + self._expected_work(by_store.get(s, ()), team) * 60.0 / skill
-            if route + best + work + minutes > day_minutes and chosen:
+            if route + best + work + minutes + surplus > day_minutes and chosen:
                 continue
             tour.insert(at, s)
             route += best
-            work += minutes
+            work += minutes + surplus
             chosen.append(s)
+            if estimates is not None:
+                estimates[s] = minutes
         return chosen
 
     def _expected_work(self, requests, team: FieldTeam) -> float:
