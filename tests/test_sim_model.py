@@ -65,7 +65,7 @@ def model(scenario, policy="reactive"):
     m = _Model(scenario, scenario.policy(policy), 1, 0, None, False)
     m.value_chain = Decider(scenario.value_chain_pack, None)
     m.kzb = Decider(scenario.kzb_pack, None)
-    m.travel = m._travel()
+    m._full_travel = None
     m.effort_by_role = {}
     m.store_problems = [[] for _ in m.stores]
     m.problem_starts = [[] for _ in m.stores]
@@ -119,6 +119,15 @@ def test_diagnosis_through_the_real_value_chain_pack(tmp_path):
     assert "classify" not in {r["table_id"] for r in records}  # the scenario gives the tier
 
 
+def place_of(m, stores):
+    """(row of each store, minutes as lists, base row) for a made-up territory of ``stores``."""
+    from storeops.engine.routing import travel_minutes
+
+    points = [(m.stores[s].x_km, m.stores[s].y_km) for s in stores] + [(30.0, 20.0)]
+    cost = travel_minutes(points, 1.3, 40).tolist()
+    return {s: i for i, s in enumerate(stores)}, cost, len(stores)
+
+
 def requests_for(m, stores_and_days):
     out = []
     for s, day in stores_and_days:
@@ -132,15 +141,16 @@ def test_day_plan_first_come_first_served_versus_focus_on_the_big(small):
     fcfs = model(small, "reactive")
     team = small.supervisors
     requests = requests_for(fcfs, [(0, 1.0), (7, 2.0)])
-    base = fcfs._base(team, 0)
-    plan = fcfs._plan(team, fcfs.policy, requests, {}, 3 * DAY, 3, base, 60.0, 1.0)
+    # both stores in one territory for this test
+    place = place_of(fcfs, [0, 7])
+    plan = fcfs._plan(team, fcfs.policy, requests, {}, 3 * DAY, 3, place, 60.0, 1.0)
     assert plan[0] == 0
     big = model(small, "focus_on_big")
-    plan = big._plan(team, big.policy, requests, {}, 3 * DAY, 3, base, 60.0, 1.0)
+    plan = big._plan(team, big.policy, requests, {}, 3 * DAY, 3, place, 60.0, 1.0)
     assert plan[0] == 7
     # an hour's day holds one visit at most; eight hours hold both
     assert len(plan) == 1
-    assert sorted(big._plan(team, big.policy, requests, {}, 3 * DAY, 3, base, 480.0, 1.0)) \
+    assert sorted(big._plan(team, big.policy, requests, {}, 3 * DAY, 3, place, 480.0, 1.0)) \
         == [0, 7]
 
 
@@ -151,7 +161,8 @@ def test_day_plan_on_the_cycle_keeps_room_for_urgent_requests(small):
     # six C stores asked for help, the oldest request first
     urgent = [(39, 0.5), (37, 1.0), (36, 1.5), (35, 2.0), (28, 2.5), (27, 3.0)]
     requests = requests_for(m, urgent)
-    plan = m._plan(team, m.policy, requests, due, 5 * DAY, 5, m._base(team, 0), 10_000.0, 1.0)
+    place = place_of(m, sorted({*due, *(s for s, _ in urgent)}))
+    plan = m._plan(team, m.policy, requests, due, 5 * DAY, 5, place, 10_000.0, 1.0)
     assert plan == [39, 37, 36, 35,  # urgent first, up to the quota (ceil(0.4 * 8))
                     0, 1, 2, 3]      # then the planned visits due by day 5, most overdue first
 

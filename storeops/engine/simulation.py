@@ -263,7 +263,7 @@ class _Model:
         sc = self.scenario
         self.value_chain = Decider(sc.value_chain_pack, self.trail) if sc.value_chain_pack else None
         self.kzb = Decider(sc.kzb_pack, self.trail) if sc.kzb_pack else None
-        self.travel = self._travel()
+        self._full_travel: np.ndarray | None = None
         self.effort_by_role: dict[str, float] = {}
         self._draw_problems()
         self._draw_needs()
@@ -294,27 +294,29 @@ class _Model:
             self.desk.finish()
         return self._results()
 
-    def _travel(self) -> np.ndarray:
-        sc = self.scenario
-        if sc.travel is not None:
-            return np.asarray(sc.travel, dtype=float)
-        coords = [(s.x_km, s.y_km) for s in self.stores]
-        # one base per field person: the centre of the territory (appended after the stores)
-        self.base_index: dict[tuple[str, int], int] = {}
-        extra = []
-        for team in (sc.supervisors, sc.customer_managers):
-            key = "supervisor" if team.role == "supervisor" else "customer_manager"
-            for k in range(team.count):
-                mine = [(s.x_km, s.y_km) for s in self.stores if getattr(s, key) == k]
-                centre = np.mean(mine, axis=0) if mine else np.mean(coords, axis=0)
-                self.base_index[(team.role, k)] = len(coords) + len(extra)
-                extra.append(tuple(centre))
-        return routing.travel_minutes(coords + extra, sc.road_factor, sc.speed_kmh)
+    def _territory(self, team: FieldTeam, k: int):
+        """A person's territory and travel: (stores, row of each store, minutes between them and
+        the base as numpy and as lists, the base's row, whether the minutes are symmetric).
 
-    def _base(self, team: FieldTeam, k: int) -> int:
-        if self.scenario.travel is not None:
-            return self.n  # the office, last row of the matrix
-        return self.base_index[(team.role, k)]
+        Field staff only travel inside their territory from their base (its centre, or the
+        office of a travel matrix), so only that block of the matrix is ever built."""
+        sc = self.scenario
+        key = "supervisor" if team.role == "supervisor" else "customer_manager"
+        territory = [s for s, store in enumerate(self.stores) if getattr(store, key) == k]
+        if sc.travel is not None:
+            if self._full_travel is None:
+                self._full_travel = np.asarray(sc.travel, dtype=float)
+            nodes = [*territory, self.n]  # the office is the matrix's last row
+            sub = self._full_travel[np.ix_(nodes, nodes)]
+            symmetric = bool(np.allclose(sub, sub.T))
+        else:
+            points = [(self.stores[s].x_km, self.stores[s].y_km) for s in territory]
+            every = [(st.x_km, st.y_km) for st in self.stores]
+            centre = tuple(np.mean(points or every, axis=0))
+            sub = routing.travel_minutes([*points, centre], sc.road_factor, sc.speed_kmh)
+            symmetric = True
+        index = {s: i for i, s in enumerate(territory)}
+        return territory, index, sub, sub.tolist(), len(territory), symmetric
 
     def _draw_problems(self) -> None:
         """Every problem of the horizon, per value-chain step from that step's own stream."""
@@ -447,22 +449,21 @@ class _Model:
         env = self.env
         sc = self.scenario
         policy = self.policy
-        key = "supervisor" if team.role == "supervisor" else "customer_manager"
-        territory = [s for s, store in enumerate(self.stores) if getattr(store, key) == k]
-        mine = set(territory)
+        territory, index, matrix, cost, base, symmetric = self._territory(team, k)
+        place = (index, cost, base)
         handles_problems = "problems" in team.handles
         handles_needs = "needs" in team.handles
         # requests in this territory, in arrival order; a pointer shows those already arrived
         stream_requests: list[tuple[float, int, Any]] = []
-        if handles_problems:
-            stream_requests += [(p.start, 0, p) for p in self.problems
-                                if p.store in mine and p.reported]
-        if handles_needs:
-            stream_requests += [(n.arrival, 1, n) for n in self.needs if n.store in mine]
+        for s in territory:
+            if handles_problems:
+                stream_requests += [(p.start, 0, p) for p in self.store_problems[s]
+                                    if p.reported]
+            if handles_needs:
+                stream_requests += [(n.arrival, 1, n) for n in self.store_needs.get(s, ())]
         stream_requests.sort(key=lambda r: (r[0], r[1], r[2].store))
         pointer = 0
         open_requests: list[tuple[float, int, Any]] = []
-        base = self._base(team, k)
         skill = team.skill * policy.skill_factor
         day_minutes = team.hours_per_day * 60.0
         weekday0 = sc.start.weekday()
@@ -481,7 +482,6 @@ class _Model:
                 for rank, s in enumerate(stores):
                     interval[s] = gap
                     due[s] = gap * rank / len(stores)  # spread over the first interval
-        matrix = self.travel
         surplus_sum, surplus_count = 0.0, 0
         day = 0
         while True:
@@ -502,16 +502,18 @@ class _Model:
             # the planner allows for the average surplus seen so far
             surplus = surplus_sum / surplus_count if surplus_count else 0.0
             estimates: dict[int, float] = {}
-            stops = self._plan(team, policy, open_requests, due, now, day, base, day_minutes,
+            stops = self._plan(team, policy, open_requests, due, now, day, place, day_minutes,
                                skill, surplus, estimates)
             counted = start >= self.warmup
             if counted:
                 stats.workdays += 1
             if stops:
-                order, _ = routing.day_route(matrix, base, stops)
+                rows, _ = routing.day_route(matrix, base, [index[s] for s in stops],
+                                            symmetric=symmetric)
                 here = base
-                for s in order:
-                    leg = float(matrix[here, s])
+                for row in rows:
+                    s = territory[row]
+                    leg = cost[here][row]
                     yield env.timeout(leg)
                     minutes = self._visit(team, s, env.now, skill, handles_problems,
                                           handles_needs)
@@ -524,8 +526,8 @@ class _Model:
                         stats.visits += 1
                         stats.travel += leg
                         stats.onsite += minutes
-                    here = s
-                leg = float(matrix[here, base])
+                    here = row
+                leg = cost[here][base]
                 yield env.timeout(leg)
                 if counted:
                     stats.travel += leg
@@ -533,12 +535,14 @@ class _Model:
             day += 1
 
     def _plan(self, team: FieldTeam, policy: Policy, requests, due, now: float, day: int,
-              base: int, day_minutes: float, skill: float, surplus: float = 0.0,
+              place, day_minutes: float, skill: float, surplus: float = 0.0,
               estimates: dict[int, float] | None = None) -> list[int]:
         """The stores to visit today, in the policy's order of preference, as time allows.
 
+        ``place`` is (row of each store, minutes matrix as lists, base row) of the territory.
         ``estimates`` receives each chosen store's planned minutes on site without the
         ``surplus`` (so the caller can learn the surplus from what visits really took)."""
+        index, cost, base = place
         stores = self.stores
         by_store: dict[int, list] = {}
         for r in requests:
@@ -564,7 +568,6 @@ class _Model:
         else:
             candidates = urgent
         visit = team.visit_minutes + policy.extra_visit_minutes
-        matrix = self.travel
         chosen: list[int] = []
         tour = [base, base]
         route = 0.0
@@ -574,15 +577,18 @@ class _Model:
                 break
             # cheapest insertion keeps an estimate of the day's route as stores are added
             best, at = math.inf, 1
+            row = index[s]
+            to_row = [cost[a][row] for a in tour]
+            from_row = cost[row]
             for i in range(len(tour) - 1):
-                a, b = tour[i], tour[i + 1]
-                extra = matrix[a, s] + matrix[s, b] - matrix[a, b]
+                b = tour[i + 1]
+                extra = to_row[i] + from_row[b] - cost[tour[i]][b]
                 if extra < best:
                     best, at = extra, i + 1
             minutes = visit + self._expected_work(by_store.get(s, ()), team) * 60.0 / skill
             if route + best + work + minutes + surplus > day_minutes and chosen:
                 continue
-            tour.insert(at, s)
+            tour.insert(at, row)
             route += best
             work += minutes + surplus
             chosen.append(s)
