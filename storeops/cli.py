@@ -443,6 +443,63 @@ def simulate(scenario_path, seed, replications, policies, out_dir, no_trail, wor
         click.echo(f"wrote {name}")
 
 
+@cli.command()
+@click.argument("experiment_path", metavar="FILE", type=click.Path())
+@click.option("--executor", type=click.Choice(["local", "process", "dask"]), default="process",
+              show_default=True,
+              help="Where jobs run: this process, one process per core, or a Dask cluster.")
+@click.option("--scheduler", metavar="ADDR",
+              help="Address of the Dask scheduler (tcp://HOST:8786) for --executor dask.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes for --executor process (default: one per core).")
+@click.option("--out", "out_dir", required=True, type=click.Path(),
+              help="Folder for the results; a rerun resumes from its journal.")
+def experiment(experiment_path, executor, scheduler, workers, out_dir) -> None:
+    """Run a staffing experiment and recommend the cheapest team meeting every target.
+
+    Every design point x replication of the experiment FILE runs as an independent job with
+    common random numbers; replications are added only where the targets are still
+    undecided. Writes DIR/results.parquet (and .csv), points.csv, recommendation.json and
+    report.html; journal.jsonl lets an interrupted run resume.
+    """
+    from .engine.experiment import load_experiment
+    from .engine.experiment_run import run_experiment
+    from .engine.progress import TerminalProgress
+
+    if scheduler and executor != "dask":
+        raise InputError("--scheduler is for --executor dask")
+    loaded = load_experiment(experiment_path)
+    progress = TerminalProgress()
+    try:
+        result = run_experiment(loaded, out_dir=out_dir, executor=executor,
+                                scheduler=scheduler, workers=workers, progress=progress)
+    finally:
+        progress.close()
+    rec = result.recommendation
+    reps = rec["replications"]
+    click.echo(f"experiment {loaded.id}: {rec['points_run']} of {rec['points']} design points "
+               f"run, {reps['main']} replications (a full grid: {reps['full_grid']}), "
+               f"{reps['run_now']} run now")
+    best = rec["recommendation"]
+    if best is None:
+        click.echo(f"no recommendation: {rec['why_none']}")
+    else:
+        click.echo(f"recommended: {best['point']} (staff cost {_fmt(best['staff_cost_per_year'])}"
+                   f" a year); binding target: {best['binding_target']}")
+        if rec["runner_up"]:
+            up = rec["runner_up"]
+            click.echo(f"runner-up:   {up['point']} (staff cost "
+                       f"{_fmt(up['staff_cost_per_year'])} a year)")
+        for entry in rec["sensitivity"]:
+            new = entry["recommendation"]
+            click.echo(f"demand x{entry['demand_factor']:g}: "
+                       f"{new['point'] if new else 'no configuration meets every target'}")
+    if rec["failed_jobs"]:
+        click.echo(f"{len(rec['failed_jobs'])} job(s) failed (listed in recommendation.json)")
+    for name in result.files:
+        click.echo(f"wrote {name}")
+
+
 def _fmt(value: float) -> str:
     if value != value:  # NaN: the metric is undefined in every replication
         return "n/a"
