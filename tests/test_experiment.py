@@ -321,6 +321,20 @@ def test_bisect_finds_the_grid_answer_without_running_every_point():
     assert all(s["current_recommendation"]["status"] == "met" for s in search["sensitivity"])
 
 
+def test_sensitivity_points_keep_the_fixed_values_and_scale_demand(tmp_path):
+    path = write(tmp_path, BASE.replace("vary:", "fixed: {horizon_days: 21, demand: 1.5}\nvary:"))
+    experiment = load_experiment(path)
+    point = experiment.points[0]
+    base = experiment.scenarios[point.key]
+    scaled, scenario = experiment.at_demand(point, 0.8)
+    assert scaled.key == "supervisors=1,demand=1.2"
+    assert base.horizon_days == scenario.horizon_days == 21
+    assert scenario.order_desk.rate_per_day == pytest.approx(20 * 1.2)
+    assert base.order_desk.rate_per_day == pytest.approx(20 * 1.5)
+    assert [p.rate_per_year for p in scenario.problems] == pytest.approx(
+        [p.rate_per_year * 0.8 for p in base.problems])
+
+
 def test_cli_writes_the_three_files(tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["experiment", str(SMALL), "--executor", "local",

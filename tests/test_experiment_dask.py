@@ -13,8 +13,8 @@ import pytest
 
 pytest.importorskip("distributed", reason="dask.distributed is not installed")
 
-from storeops.engine.experiment import load_experiment  # noqa: E402
-from storeops.engine.experiment_run import run_experiment  # noqa: E402
+from storeops.engine.experiment import load_experiment
+from storeops.engine.experiment_run import run_experiment
 
 SMALL = Path(__file__).parent / "data" / "experiments" / "small.yaml"
 
@@ -52,7 +52,7 @@ def cluster(tmp_path_factory):
         for _ in range(2):
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "distributed.cli.dask_worker", address, "--host",
-                 "127.0.0.1", "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
+                 "127.0.0.1", "--nthreads", "1", "--no-nanny", "--no-dashboard",
                  "--memory-limit", "0"], cwd=folder, env=env, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL))
         with Client(address, timeout="10s") as client:
@@ -77,6 +77,26 @@ def test_dask_gives_the_same_results_as_one_process(tmp_path, cluster):
     for name in ("results.csv", "points.csv", "recommendation.json"):
         assert (tmp_path / "dask" / name).read_bytes() == \
             (tmp_path / "local" / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_loses_no_result(tmp_path, cluster):
+    """SIGKILL one of the two workers mid-run: the scheduler reruns its tasks on the other."""
+    address, procs = cluster
+    experiment = load_experiment(SMALL)
+    run_experiment(experiment, out_dir=tmp_path / "local", executor="local", report=False)
+    victim = procs[1]
+
+    def progress(phase, done=0, total=0):
+        if done == 3 and victim.poll() is None:
+            victim.kill()
+
+    result = run_experiment(experiment, out_dir=tmp_path / "dask", executor="dask",
+                            scheduler=address, report=False, progress=progress)
+    assert victim.poll() is not None  # it did die mid-run
+    assert result.recommendation["failed_jobs"] == []
+    assert (tmp_path / "dask" / "results.csv").read_bytes() == \
+        (tmp_path / "local" / "results.csv").read_bytes()
 
 
 @pytest.mark.slow  # the client waits out its connect timeout

@@ -138,7 +138,9 @@ class Experiment:
         if "demand" not in order:
             order.append("demand")
         pairs = tuple((name, values[name]) for name in order)
-        scenario = self.builder(pairs)
+        # the fixed values still hold (a fixed demand is already in the product above)
+        base = tuple((name, value) for name, value in self.fixed if name != "demand")
+        scenario = self.builder(base + pairs)
         key = point_key(pairs)
         return dataclasses.replace(point, key=key, values=pairs), scenario
 

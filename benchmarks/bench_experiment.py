@@ -1,0 +1,143 @@
+"""Staffing experiment speed (issue 9): executors and sequential replication.
+
+A 50-point sweep of the baseline scenario (supervisors 6..15 x pickers 2..6, the 135 cycle)
+with 20 replications per point, run
+
+1. in this process (``local``),
+2. on local processes, one per core (``process``),
+3. on a local Dask cluster, one single-threaded worker process per core (``dask``),
+
+each from an empty out folder (no journal to resume from), checking that all three write the
+same results; then the same experiment with sequential replication (5 to start, 5 more at a
+time up to 20, process executor), checking it recommends what the full grid recommends.
+
+Targets (issue 9): process >= 1.8x faster than in-process on 2 cores; Dask within 15 % of the
+process executor; sequential >= 2x fewer replications for the same recommendation.
+
+    .venv/bin/python benchmarks/bench_experiment.py                 # 30-day horizon
+    .venv/bin/python benchmarks/bench_experiment.py --horizon 365 --warmup 30   # the full year
+
+The horizon is cut to 30 days by default (5 days warm-up): one replication of the full year
+takes about 8 s here, so 3 x 1,000 of them would take hours on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from storeops.engine.experiment import load_experiment  # noqa: E402
+from storeops.engine.experiment_run import run_experiment  # noqa: E402
+
+EXPERIMENT = """experiment:
+  id: bench_sweep
+  scenario: {scenario}
+  seed: 5
+  confidence: 0.95
+fixed: {{horizon_days: {horizon}, warmup_days: {warmup}, need_target_days: 2,
+        policy: cycle_135}}
+vary:
+  supervisors: {{from: 6, to: 15}}
+  order_desk.picker: [2, 3, 4, 5, 6]
+replications: {replications}
+targets:
+  - {{metric: need_within_target_share, at_least: 0.7}}
+  - {{metric: order_lead_hours_p90, at_most: 52}}
+  - {{metric: utilisation.supervisor, at_most: 1.0}}
+costs:
+  supervisors: 180000
+  order_desk: {{customer_service: 80000, picker: 60000, checker: 60000, packer: 60000}}
+sensitivity: {{demand: []}}
+"""
+
+
+def experiment(folder: Path, name: str, args, replications: str):
+    path = folder / f"{name}.yaml"
+    path.write_text(EXPERIMENT.format(scenario=ROOT / "scenarios" / "baseline.yaml",
+                                      horizon=args.horizon, warmup=args.warmup,
+                                      replications=replications), encoding="utf-8")
+    return load_experiment(path)
+
+
+def timed(label: str, exp, out: Path, **options):
+    start = time.perf_counter()
+    result = run_experiment(exp, out_dir=out, report=False, **options)
+    seconds = time.perf_counter() - start
+    rec = result.recommendation
+    print(f"{label:<12} {seconds:8.1f} s  {result.replications_run:5d} replications  "
+          f"recommended {rec['recommendation']['point'] if rec['recommendation'] else None}",
+          flush=True)
+    return seconds, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--horizon", type=float, default=30)
+    parser.add_argument("--warmup", type=float, default=5)
+    parser.add_argument("--replications", type=int, default=20)
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=["local", "process", "dask", "sequential"])
+    args = parser.parse_args()
+    workers = os.cpu_count() or 1
+    folder = Path(tempfile.mkdtemp(prefix="bench_experiment."))
+    try:
+        full = experiment(folder, "full", args, str(args.replications))
+        print(f"{len(full.points)} points x {args.replications} replications, horizon "
+              f"{args.horizon:g} days, {workers} cores", flush=True)
+        times = {}
+        results = {}
+        if "local" not in args.skip:
+            times["local"], results["local"] = timed("in-process", full, folder / "local",
+                                                     executor="local")
+        if "process" not in args.skip:
+            times["process"], results["process"] = timed("process", full, folder / "process",
+                                                         executor="process")
+        if "dask" not in args.skip:
+            from distributed import LocalCluster
+
+            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                              dashboard_address=None) as cluster:
+                times["dask"], results["dask"] = timed("dask", full, folder / "dask",
+                                                       executor="dask",
+                                                       scheduler=cluster.scheduler_address)
+        names = [n for n in ("local", "process", "dask") if n in results]
+        for name in names[1:]:
+            same = (folder / name / "results.csv").read_bytes() == \
+                (folder / names[0] / "results.csv").read_bytes()
+            print(f"{name} results identical to {names[0]}: {same}")
+        if "local" in times and "process" in times:
+            print(f"process speed-up over in-process: {times['local'] / times['process']:.2f}x "
+                  "(target >= 1.8x on 2 cores)")
+        if "process" in times and "dask" in times:
+            print(f"dask / process time: {times['dask'] / times['process']:.2f} "
+                  "(target <= 1.15)")
+        if "sequential" not in args.skip:
+            seq = experiment(folder, "sequential", args,
+                             f"{{initial: {min(5, args.replications)}, max: {args.replications}, "
+                             f"batch: {min(5, args.replications)}}}")
+            _, result = timed("sequential", seq, folder / "sequential", executor="process")
+            rec = result.recommendation
+            full_rec = next(iter(results.values())).recommendation if results else None
+            used = rec["replications"]["main"]
+            grid = len(full.points) * args.replications
+            print(f"sequential: {used} replications, full grid {grid}: {grid / used:.2f}x "
+                  "fewer (target >= 2x)")
+            if full_rec is not None:
+                same = (rec["recommendation"] or {}).get("point") == \
+                    (full_rec["recommendation"] or {}).get("point")
+                print(f"same recommendation as the full grid: {same} "
+                      f"({(full_rec['recommendation'] or {}).get('point')})")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
