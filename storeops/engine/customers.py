@@ -775,21 +775,24 @@ def evaluate_base(pack: Pack, section: CustomersSection, base: CustomerBase, sin
         customer_cols = [c for c in CUSTOMER_FIELDS if c != "customer"]
         cases = cases.merge(base.customers[["customer", *customer_cols]], on="customer",
                             how="left")
-    progress("recording the trail", 0, 1)
+    k_firings = runner.Firings(*(np.zeros(0, dtype=np.int64),) * 3)
+    k_facts = None
+    if case_tables and len(cases):
+        progress("complaint cases", 0, len(cases))
+        k_facts = _facts(cases, pack)
+        k_firings = _fire(case_tables, k_facts, engine)
+    progress("recording the trail", 0, len(c_firings) + len(k_firings))
     c_seqs = runner.record(c_firings, customer_tables, c_facts, sink)
     c_actions = runner.actions_frame(c_firings, c_seqs, sink.run_id, customer_tables, c_facts)
     c_actions["input_row"] = active["input_row"].to_numpy()[c_actions["input_row"] - 1]
-    k_firings = runner.Firings(*(np.zeros(0, dtype=np.int64),) * 3)
     k_actions = c_actions.iloc[0:0].assign(case="")
-    if case_tables and len(cases):
-        k_facts = _facts(cases, pack)
-        k_firings = _fire(case_tables, k_facts, engine)
+    if k_facts is not None:
         k_seqs = runner.record(k_firings, case_tables, k_facts, sink)
         k_actions = runner.actions_frame(k_firings, k_seqs, sink.run_id, case_tables, k_facts)
         fact_ix = k_actions["input_row"].to_numpy() - 1
         k_actions["case"] = cases["case"].to_numpy()[fact_ix]
         k_actions["input_row"] = cases["input_row"].to_numpy()[fact_ix]
-    progress("recording the trail", 1, 1)
+    progress("building the customers, segments and complaints tables")
     c_actions["case"] = ""
     actions = pd.concat([c_actions, k_actions], ignore_index=True)
     customers = _customers_table(base, active, c_actions, pack)
