@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from storeops.engine import customers
+from storeops.engine import customer_base, customers
 from storeops.engine.packs import load_pack
 from storeops.engine.progress import Progress
 
@@ -47,9 +47,9 @@ def run_once(data: Path, out: Path) -> tuple[dict[str, float], int]:
     clock("load the pack and the mapping")
     pack = load_pack(PACK)
     section = pack.sections["customers"]
-    mapping = customers.load_mapping(MAPPING)
-    files = customers.resolve_files(mapping, data)
-    base = customers.read_base(files, mapping, section, clock)
+    mapping = customer_base.load_mapping(MAPPING)
+    files = customer_base.resolve_files(mapping, data)
+    base = customer_base.read_base(files, mapping, section, clock)
     trail = out / "trail.sqlite"
     trail.unlink(missing_ok=True)
     summary = customers.run_base(pack, section, base, out, trail=trail, command="bench",

@@ -28,7 +28,8 @@ import pytest
 from click.testing import CliRunner
 
 from storeops.cli import cli
-from storeops.engine import customers, lifetime
+from storeops.engine import customer_base, lifetime
+from storeops.engine.files import display_path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACK = str(ROOT / "rules" / "customers.yaml")
@@ -115,26 +116,27 @@ def tiny(tmp_path_factory):
 # -- RFM scores ----------------------------------------------------------------------------------
 
 def test_quantile_scores_put_a_value_on_an_edge_in_the_bin_above():
-    bins = customers.Bins("quantile", 5)
+    bins = customer_base.Bins("quantile", 5)
     values = np.array([50, 100, 150, 300, 400, 500, np.nan])
-    assert customers.score(values, bins).tolist() == [1, 2, 3, 4, 5, 5, 0]
+    assert customer_base.score(values, bins).tolist() == [1, 2, 3, 4, 5, 5, 0]
     days = np.array([10, 20, 40, 80, 160, 320], dtype=float)
-    assert customers.score(days, bins, higher_is_better=False).tolist() == [5, 4, 3, 2, 1, 1]
+    assert customer_base.score(days, bins, higher_is_better=False).tolist() == [5, 4, 3, 2, 1, 1]
 
 
 def test_quantile_scores_between_data_points():
     # five values: edges at 0.8, 1.6, 2.4, 3.2 positions -> 2.6, 4.2, 5.8, 7.4
     values = np.array([1, 3, 5, 7, 9], dtype=float)
-    assert customers.score(values, customers.Bins("quantile", 5)).tolist() == [1, 2, 3, 4, 5]
+    bins = customer_base.Bins("quantile", 5)
+    assert customer_base.score(values, bins).tolist() == [1, 2, 3, 4, 5]
 
 
 def test_fixed_bins_use_edges_as_lower_bounds():
-    bins = customers.Bins("fixed", 5, (2, 3, 4, 5))
+    bins = customer_base.Bins("fixed", 5, (2, 3, 4, 5))
     orders = np.array([1, 2, 3, 4, 5, 17], dtype=float)
-    assert customers.score(orders, bins).tolist() == [1, 2, 3, 4, 5, 5]
-    recency = customers.Bins("fixed", 3, (30, 90))
+    assert customer_base.score(orders, bins).tolist() == [1, 2, 3, 4, 5, 5]
+    recency = customer_base.Bins("fixed", 3, (30, 90))
     days = np.array([0, 29, 30, 89, 90, 400], dtype=float)
-    assert customers.score(days, recency, higher_is_better=False).tolist() == [3, 3, 2, 2, 1, 1]
+    assert customer_base.score(days, recency, higher_is_better=False).tolist() == [3, 3, 2, 2, 1, 1]
 
 
 # -- the tiny base end to end --------------------------------------------------------------------
@@ -380,3 +382,70 @@ def test_section_refuses_a_field_the_join_does_not_make(tmp_path):
     output = pack_error(tmp_path, "  - {name: orders, type: integer,",
                         "  - {name: order_count, type: integer,")
     assert "field 'order_count' is not one the customer join produces" in output
+
+
+# -- the shipped samples -------------------------------------------------------------------------
+
+def test_samples_regenerate_byte_for_byte(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_samples",
+                                                  ROOT / "samples" / "make_samples.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.write_customer_samples(tmp_path)
+    names = ["customers/customers.csv", "customers/orders.csv", "customers/payments.csv",
+             "customers/reviews.csv", "crm_scorecard.csv", "sales_funnel.csv"]
+    for name in names:
+        assert (tmp_path / name).read_bytes() == (ROOT / "samples" / name).read_bytes(), name
+
+
+def test_store_sample_runs_with_its_mapping(tmp_path):
+    result = CliRunner().invoke(cli, [
+        "run", "--pack", PACK, "--input", str(ROOT / "samples" / "customers"),
+        "--mapping", str(ROOT / "mappings" / "store_customers.yaml"), "--out", str(tmp_path)],
+        catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    table = rows(tmp_path / "customers.csv")
+    assert len(table) == 300
+    assert sum(int(r["customers"]) for r in rows(tmp_path / "segments.csv")) == \
+        sum(r["status"] == "ok" for r in table)
+
+
+def test_a_customer_listed_twice_is_one_customer_and_a_finding(tmp_path):
+    base = write_base(tmp_path / "base", **{"customers.csv": CUSTOMERS + "c3\n"})
+    result = run(base, tmp_path / "out", "--no-trail")
+    assert result.exit_code == 0, result.output
+    assert len(rows(tmp_path / "out" / "customers.csv")) == 7
+    issues = rows(tmp_path / "out" / "issues.csv")
+    assert [(i["row"], i["column"], i["code"], i["message"]) for i in issues[:1]] == [
+        ("9", "1", "duplicate_customer", "customer 'c3' is listed again; the first row counts")]
+
+
+def test_counted_statuses_need_the_status_column(tmp_path):
+    output = fails(tmp_path, **{"mapping.yaml": MAPPING.replace(", status: status}", "}")})
+    assert output == (f"{tmp_path / 'base' / 'mapping.yaml'}:6:21: counted_statuses needs the "
+                      "order status column (order.status)\n")
+
+
+def test_a_segments_pack_needs_a_mapping_and_runs_alone(tmp_path):
+    base = write_base(tmp_path / "base")
+    result = CliRunner().invoke(cli, ["run", "--pack", PACK, "--input", str(base),
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"{display_path(PACK)}:1:1: a customer base needs --mapping (which files and columns "
+        "hold customers, orders, payments and reviews) (e.g. --mapping "
+        "mappings/olist_customers.yaml)")
+    kzb = str(ROOT / "rules" / "kzb.yaml")
+    result = CliRunner().invoke(cli, ["run", "--pack", PACK, "--pack", kzb, "--input",
+                                      str(base), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"{display_path(kzb)}:1:1: a customers pack runs alone; run the other packs separately")
+
+
+def test_section_schema_errors_are_positioned(tmp_path):
+    output = pack_error(tmp_path, "    max_score: 2\n", "    max_score: 2\n    max_scor: 3\n")
+    assert output.startswith(f"{where('    max_score: 2', tmp_path).rsplit(':', 2)[0]}:")
+    assert "max_scor" in output
