@@ -449,3 +449,13 @@ def test_section_schema_errors_are_positioned(tmp_path):
     output = pack_error(tmp_path, "    max_score: 2\n", "    max_score: 2\n    max_scor: 3\n")
     assert output.startswith(f"{where('    max_score: 2', tmp_path).rsplit(':', 2)[0]}:")
     assert "max_scor" in output
+
+
+def test_without_a_reviews_file_there_are_no_complaint_cases(tmp_path):
+    mapping = MAPPING.replace(",\n          reviews: reviews.csv}", "}").split("  review:")[0]
+    base = write_base(tmp_path / "base", **{"mapping.yaml": mapping})
+    result = run(base, tmp_path / "out", "--no-trail")
+    assert result.exit_code == 0, result.output
+    assert "complaints: none (the mapping names no reviews file)\n" in result.stdout
+    assert rows(tmp_path / "out" / "complaints.csv") == []
+    assert len(rows(tmp_path / "out" / "customers.csv")) == 7

@@ -151,8 +151,7 @@ def read_scorecard(path: str | os.PathLike, card: Scorecard,
                    mapping: adapters.ColumnMapping | None = None) -> pd.DataFrame:
     """One row per (store, dimension) in the seed's order; raise ErrorList on bad ratings."""
     shown = display_path(path)
-    if not os.path.isfile(path):
-        raise InputError("no such file", Location(shown, 1, 1))
+    _check_file(path, shown)
     header = _header_of(path, mapping)
     errors: list[StoreopsError] = []
     if _column(mapping, "store") not in header:
@@ -200,6 +199,13 @@ def read_scorecard(path: str | os.PathLike, card: Scorecard,
         rows, columns=["store", "dimension", "score", "gap", "target", "input_row"])
 
 
+def _check_file(path: str | os.PathLike, shown: str) -> None:
+    if os.path.isdir(path):
+        raise InputError("is a folder, expected a CSV file", Location(shown, 1, 1))
+    if not os.path.isfile(path):
+        raise InputError("no such file", Location(shown, 1, 1))
+
+
 def _header_of(path: str | os.PathLike, mapping: adapters.ColumnMapping | None) -> list[str]:
     return [str(c) for c in pd.read_csv(path, nrows=0, encoding="utf-8-sig",
                                         sep=mapping.delimiter if mapping else ",").columns]
@@ -212,8 +218,7 @@ def read_funnel(path: str | os.PathLike, funnel: Funnel,
                 mapping: adapters.ColumnMapping | None = None) -> pd.DataFrame:
     """One row per (store, month, stage) with conversion and history; ErrorList on bad data."""
     shown = display_path(path)
-    if not os.path.isfile(path):
-        raise InputError("no such file", Location(shown, 1, 1))
+    _check_file(path, shown)
     header = _header_of(path, mapping)
     errors: list[StoreopsError] = []
     for name in ["store", "month"] + [s.id for s in funnel.stages]:

@@ -169,6 +169,10 @@ class CustomerBase:
     as_of: dt.date
     files: Mapping[str, str]
 
+    @property
+    def has_reviews(self) -> bool:
+        return "reviews" in self.files
+
 
 MAX_FINDINGS_PER_CODE = 1000  # issues.csv keeps this many of each kind, then a count
 

@@ -537,12 +537,16 @@ def report_lines(result: SegmentRun, base: CustomerBase,
         stricter = ", ".join(f"{k}: {v:g} h" for k, v in policy.segment_targets.items())
         missed = int((complaints["met_target"] == False).sum())  # noqa: E712
         open_ = int(complaints["met_target"].isna().sum())
-        median = complaints["response_hours"].median() if len(complaints) else float("nan")
-        lines.append(
-            f"complaints: {len(complaints):,} cases (score <= {policy.max_score}); target "
-            f"{policy.target_hours:g} h{f' ({stricter})' if stricter else ''}: "
-            f"{len(complaints) - missed - open_:,} met, {missed:,} missed, {open_:,} "
-            f"unanswered; median response {median:.1f} h")
+        answered = complaints["response_hours"].dropna()
+        median = f"{answered.median():.1f} h" if len(answered) else "-"
+        if not base.has_reviews:
+            lines.append("complaints: none (the mapping names no reviews file)")
+        else:
+            lines.append(
+                f"complaints: {len(complaints):,} cases (score <= {policy.max_score}); target "
+                f"{policy.target_hours:g} h{f' ({stricter})' if stricter else ''}: "
+                f"{len(complaints) - missed - open_:,} met, {missed:,} missed, {open_:,} "
+                f"unanswered; median response {median}")
     if base.finding_counts:
         lines.append("data findings (issues.csv): " + ", ".join(
             f"{code} {count:,}" for code, count in sorted(base.finding_counts.items())))
