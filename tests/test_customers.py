@@ -459,3 +459,25 @@ def test_without_a_reviews_file_there_are_no_complaint_cases(tmp_path):
     assert "complaints: none (the mapping names no reviews file)\n" in result.stdout
     assert rows(tmp_path / "out" / "complaints.csv") == []
     assert len(rows(tmp_path / "out" / "customers.csv")) == 7
+
+
+def test_orders_and_reviews_that_lead_nowhere_are_findings(tmp_path):
+    base = write_base(tmp_path / "base", **{
+        "orders.csv": ORDERS + "o5,c3,delivered,2026-10-30 10:00:00\n"
+                               "o10,c99,delivered,2026-10-30 10:00:00\n",
+        "payments.csv": PAYMENTS + "o10,1000\n",
+        "reviews.csv": REVIEWS + "r7,o10,1,2026-10-31 00:00:00,\nr8,o77,1,2026-10-31 00:00:00,\n"})
+    result = run(base, tmp_path / "out", "--no-trail")
+    assert result.exit_code == 0, result.output
+    issues = [(Path(i["file"]).name, i["row"], i["column"], i["code"])
+              for i in rows(tmp_path / "out" / "issues.csv")]
+    assert issues == [
+        ("orders.csv", "12", "2", "order_unknown_customer"),
+        ("orders.csv", "11", "1", "duplicate_order"),
+        ("payments.csv", "11", "1", "payment_unknown_order"),
+        ("customers.csv", "8", "1", "customer_without_orders"),
+        ("reviews.csv", "9", "2", "review_unknown_order"),
+    ]
+    found = {r["customer"]: r for r in rows(tmp_path / "out" / "customers.csv")}
+    assert (found["c3"]["orders"], found["c3"]["monetary"]) == ("1", "400.0")  # o5 once
+    assert len(rows(tmp_path / "out" / "complaints.csv")) == 4  # r7 and r8 lead nowhere

@@ -255,11 +255,16 @@ def read_base(files: Mapping[str, Path], mapping: CustomerMapping, section: Cust
           lambda i: f"order {orders['id'].iloc[i]!r} names customer "
                     f"{orders['customer'].iloc[i]!r}, who is not in {c_file}; the order is "
                     "left out")
-    counted = ~unknown
+    order_ids = orders["id"]
+    repeated = order_ids.duplicated().to_numpy()
+    _find(findings, repeated, o_file, o_cols["id"], "duplicate_order",
+          lambda i: f"order {order_ids.iloc[i]!r} is listed again; the first row counts")
+    counted = ~unknown & ~repeated
     if mapping.counted_statuses and "status" in orders:
         counted &= orders["status"].isin(mapping.counted_statuses).to_numpy()
-    order_ids = orders["id"]
-    known_orders = pd.Index(order_ids[~unknown].to_numpy()).drop_duplicates()
+    # Payments, items and reviews of an order whose customer is unknown go with the order
+    # (its finding says so); only ids missing from the orders file are findings of their own.
+    known_orders = pd.Index(order_ids.to_numpy()).drop_duplicates()
 
     # payments -> orders
     pay_unknown = ~payments["order"].isin(known_orders).to_numpy()
@@ -356,14 +361,14 @@ def read_base(files: Mapping[str, Path], mapping: CustomerMapping, section: Cust
     out["complaints"] = 0
     out["mean_review"] = np.nan
     if reviews is not None:
-        order_to_customer = pd.Series(order_customer.to_numpy(), index=order_ids.to_numpy())
-        order_to_customer = order_to_customer[~order_to_customer.index.duplicated()]
+        order_to_customer = pd.Series(order_customer.to_numpy()[~repeated],
+                                      index=order_ids.to_numpy()[~repeated])
         review_customer = reviews["order"].map(order_to_customer)
-        r_unknown = review_customer.isna().to_numpy()
+        r_unknown = ~reviews["order"].isin(known_orders).to_numpy()
         _find(findings, r_unknown, r_file, r_cols["order"], "review_unknown_order",
               lambda i: f"review of order {reviews['order'].iloc[i]!r}, which is not in "
-                        f"{o_file} (or whose customer is unknown); the review is left out")
-        known = ~r_unknown
+                        f"{o_file}; the review is left out")
+        known = review_customer.notna().to_numpy()
         score_values = reviews["score"].to_numpy(np.float64)
         r_frame = pd.DataFrame({"customer": review_customer.to_numpy(), "score": score_values})
         r_frame = r_frame[known]
