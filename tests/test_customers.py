@@ -197,6 +197,9 @@ def test_complaints_against_their_response_targets(tiny):
         "r6/o7": ("E", "48.0", "48.0", "True", "K1"),          # exactly on target: met
     }
     assert cases["r2/o4"]["actions"] == "KZB-15 LATE-REVIEW KEY-RECOVERY"
+    assert [cases[c]["why"] for c in cases] == [
+        "", "answered after 84 h, 36 h past the 48 h target (segment B)",
+        "no answer recorded", ""]
     assert cases["r2/o4"]["input_row"] == "3"  # the row of reviews.csv
 
 
@@ -219,7 +222,9 @@ def test_terminal_summary_shows_segment_sizes_and_value(tiny):
     assert ("A                1   16.7%         500.00   500.00          156.25  "
             "A: repeat buyers with high spend\n") in output
     assert ("complaints: 4 cases (score <= 2); target 48 h (A: 24 h): 2 met, 1 missed, "
-            "1 unanswered; median response 48.0 h") in output
+            "1 unanswered; median response 48.0 h\n"
+            "  missed: r2/o4 (customer c2, reviews.csv row 3): answered after 84 h, 36 h past "
+            "the 48 h target (segment B); KZB-15 LATE-REVIEW KEY-RECOVERY\n") in output
 
 
 def test_trail_explains_a_segment_and_a_complaint(tiny):

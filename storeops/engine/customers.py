@@ -423,7 +423,7 @@ def _customers_table(base: CustomerBase, active: pd.DataFrame, actions: pd.DataF
 
 
 COMPLAINT_COLUMNS = ("case", "customer", "order", "score", "segment", "created", "answered",
-                     "response_hours", "target_hours", "met_target", "rules", "actions",
+                     "response_hours", "target_hours", "met_target", "why", "rules", "actions",
                      "action_ids", "input_row")
 
 
@@ -434,12 +434,31 @@ def _complaints_table(cases: pd.DataFrame, actions: pd.DataFrame) -> pd.DataFram
     out["created"] = out["created_at"]
     hours = out["response_hours"]
     out["met_target"] = np.where(hours.isna(), None, hours <= out["target_hours"])
+    out["why"] = [_why(h, t, s) for h, t, s in
+                  zip(hours.tolist(), out["target_hours"].tolist(), out["segment"].tolist(),
+                      strict=True)]
     firings = actions.assign(firing=actions["action_id"].str.rsplit(".", n=1).str[0])
     out["rules"] = out["input_row"].map(
         _joined(firings.drop_duplicates(["firing"]), "input_row", "rule_id"))
     out["actions"] = out["input_row"].map(_joined(actions, "input_row", "action"))
     out["action_ids"] = out["input_row"].map(_joined(actions, "input_row", "action_id"))
     return out[list(COMPLAINT_COLUMNS)]
+
+
+def _why(hours: float, target: float, segment: Any) -> str:
+    """Why a case missed its target, in words (empty when it met it)."""
+    if hours != hours:  # NaN: no answer
+        return "no answer recorded"
+    if hours <= target:
+        return ""
+    whose = f" (segment {segment})" if isinstance(segment, str) else ""
+    return (f"answered after {_num(hours)} h, {_num(hours - target)} h past the "
+            f"{_num(target)} h target{whose}")
+
+
+def _num(value: float) -> str:
+    """Hours as people write them: 84, 36.5, 107.58."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 SEGMENT_COLUMNS = ("segment", "label_en", "label_zh", "customers", "share", "revenue",
@@ -547,6 +566,12 @@ def report_lines(result: SegmentRun, base: CustomerBase,
                 f"{policy.target_hours:g} h{f' ({stricter})' if stricter else ''}: "
                 f"{len(complaints) - missed - open_:,} met, {missed:,} missed, {open_:,} "
                 f"unanswered; median response {median}")
+            late = complaints[complaints["met_target"] == False]  # noqa: E712 (None = open)
+            late = late.assign(over=late["response_hours"] - late["target_hours"])
+            reviews = os.path.basename(base.files["reviews"])
+            for row in late.nlargest(3, "over").itertuples(index=False):
+                lines.append(f"  missed: {row.case} (customer {row.customer}, {reviews} row "
+                             f"{row.input_row}): {row.why}; {row.actions}")
     if base.finding_counts:
         lines.append("data findings (issues.csv): " + ", ".join(
             f"{code} {count:,}" for code, count in sorted(base.finding_counts.items())))
