@@ -172,3 +172,17 @@ def test_funnel_count_above_its_base_and_a_bad_month(tmp_path):
         "converts from",
         f"{path}:4:2: bad month '2026-3' (expected YYYY-MM)",
     ]
+
+
+def test_scorecard_saved_by_excel_with_renamed_columns(tmp_path):
+    # UTF-8 with a byte-order mark, a 'shop' column for 'store', read through a column mapping
+    path = tmp_path / "card.csv"
+    path.write_text("\ufeff" + CARD.replace("store,", "shop,"), encoding="utf-8")
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("mapping:\n  columns: {store: shop}\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["run", "--pack", SCORECARD, "--input", str(path),
+                                      "--mapping", str(mapping), "--out", str(tmp_path / "out"),
+                                      "--engine", "row"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    plan = rows(tmp_path / "out" / "plan.csv")
+    assert [r["store"] for r in plan].count("Centre") == 15

@@ -130,8 +130,7 @@ def _read(path: str | os.PathLike, kinds: Mapping[str, str],
     """The named columns, typed by the adapters; the displayed name and the file's header."""
     fields = {name: Field(name, kind) for name, kind in kinds.items()}
     facts = adapters.read_facts(path, fields, None, mapping)
-    header = list(pd.read_csv(path, nrows=0, sep=mapping.delimiter if mapping else ",",
-                              encoding="utf-8-sig").columns)
+    header = _header_of(path, mapping)
     data = {}
     for name, kind in kinds.items():
         values, nulls = facts.columns[name]
@@ -207,7 +206,11 @@ def _check_file(path: str | os.PathLike, shown: str) -> None:
 
 
 def _header_of(path: str | os.PathLike, mapping: adapters.ColumnMapping | None) -> list[str]:
-    return [str(c) for c in pd.read_csv(path, nrows=0, encoding="utf-8-sig",
+    """The header row, read as the adapters read the file (BOM or not, the mapping's encoding)."""
+    encoding = mapping.encoding if mapping else "utf-8"
+    if encoding.lower() in ("utf-8", "utf8"):
+        encoding = "utf-8-sig"
+    return [str(c) for c in pd.read_csv(path, nrows=0, encoding=encoding,
                                         sep=mapping.delimiter if mapping else ",").columns]
 
 

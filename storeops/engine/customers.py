@@ -330,7 +330,7 @@ def evaluate_base(pack: Pack, section: CustomersSection, base: CustomerBase, sin
     case_tables = [t for t in tables if t.table.id in complaint_ids]
     active = base.customers[base.customers["status"] == "ok"].reset_index(drop=True)
 
-    progress("segmenting customers", 0, len(active))
+    progress(f"segmenting {len(active):,} customers")
     c_facts = _facts(active, pack)
     c_firings = _fire(customer_tables, c_facts, engine)
     segment_ix = next(i for i, t in enumerate(customer_tables)
@@ -354,10 +354,10 @@ def evaluate_base(pack: Pack, section: CustomersSection, base: CustomerBase, sin
     k_firings = runner.Firings(*(np.zeros(0, dtype=np.int64),) * 3)
     k_facts = None
     if case_tables and len(cases):
-        progress("complaint cases", 0, len(cases))
+        progress(f"{len(cases):,} complaint cases")
         k_facts = _facts(cases, pack)
         k_firings = _fire(case_tables, k_facts, engine)
-    progress("recording the trail", 0, len(c_firings) + len(k_firings))
+    progress(f"recording the trail ({len(c_firings) + len(k_firings):,} firings)")
     c_seqs = runner.record(c_firings, customer_tables, c_facts, sink)
     c_actions = runner.actions_frame(c_firings, c_seqs, sink.run_id, customer_tables, c_facts)
     c_actions["input_row"] = active["input_row"].to_numpy()[c_actions["input_row"] - 1]
