@@ -58,7 +58,7 @@ order_rows = st.lists(st.tuples(
 ), max_size=40)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(1, 10), order_rows)
 def test_every_customer_and_every_counted_payment_is_accounted_for(n_customers, orders):
     folder = Path(tempfile.mkdtemp())
