@@ -186,3 +186,17 @@ def test_scorecard_saved_by_excel_with_renamed_columns(tmp_path):
     assert result.exit_code == 0, result.output
     plan = rows(tmp_path / "out" / "plan.csv")
     assert [r["store"] for r in plan].count("Centre") == 15
+
+
+def test_shipped_samples_give_what_the_docs_say(tmp_path):
+    doc = (ROOT / "docs" / "customers.md").read_text(encoding="utf-8")
+    result = run(FUNNEL, ROOT / "samples" / "sales_funnel.csv", tmp_path / "funnel")
+    assert result.exit_code == 0, result.output
+    for line in ("Centre 2026-10: close -37% -> CLOSING-SKILLS",
+                 "North 2026-10: greet -26% -> PUBLICITY"):
+        assert f"  {line}\n" in result.stdout
+        assert f"`{line}`" in doc
+    result = run(SCORECARD, ROOT / "samples" / "crm_scorecard.csv", tmp_path / "card")
+    assert result.exit_code == 0, result.output
+    assert "plan Centre: 15 action(s); first: segmentation (quarterly), key_accounts " \
+           "(weekly), customer_data (daily)\n" in result.stdout

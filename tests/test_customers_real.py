@@ -89,3 +89,13 @@ def test_trail_holds_every_firing(olist_run):
     with open(out / "actions.csv", encoding="utf-8", newline="") as handle:
         assert sum(1 for _ in csv.reader(handle)) - 1 == int(
             stdout.split(" firings, ")[1].split(" actions")[0].replace(",", ""))
+
+
+def test_the_docs_show_this_run(olist_run):
+    _, stdout = olist_run
+    doc = (ROOT / "docs" / "customers.md").read_text(encoding="utf-8")
+    block = doc.split("### On Olist\n\n")[1].split("\n\n")[0]
+    lines = [line[4:] for line in block.splitlines()]
+    assert len(lines) == 10
+    for line in lines[1:]:  # the first names the file with its path
+        assert f"{line}\n" in stdout, line
