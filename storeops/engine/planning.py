@@ -475,7 +475,6 @@ def plan_month(facts: pd.DataFrame, actions: pd.DataFrame, support: pd.DataFrame
     weeks: dict[str, list[dt.date]] = {}
     for day in days:
         weeks.setdefault(iso_week(day), []).append(day)
-    week_names = list(weeks)
     covering: dict[str, list[Supervisor]] = {}
     for sup in team.supervisors:
         for area in sup.areas:
@@ -530,15 +529,15 @@ def plan_month(facts: pd.DataFrame, actions: pd.DataFrame, support: pd.DataFrame
                 reason = f"no supervisor covers area '{area}'"
             placed = []
             for visit_no in range(1, required + 1):
-                target = week_names[_target_week(visit_no, required, days, weeks)] \
-                    if days else ""
+                aim = _target_day(visit_no, required, days) if days else None
+                target = iso_week(aim) if aim else ""
                 if reason:
                     why = reason
                 elif not days:
                     why = f"no working day in {month} (weekdays and public holidays)"
                 else:
-                    visit = scheduler.place(store, area, covering[area], week_names.index(target),
-                                            visit_no, required, policy.tier, entry["priority"])
+                    visit = scheduler.place(store, area, covering[area], aim, visit_no,
+                                            required, policy.tier, entry["priority"])
                     if visit is not None:
                         placed.append(visit)
                         continue
@@ -626,16 +625,14 @@ def _attach(item: dict, placed: list[_Visit], policy: _Policy) -> str | None:
             f"{policy.tier}: at most {' and '.join(limits)} per visit)")
 
 
-def _target_week(visit_no: int, required: int, days: list[dt.date],
-                 weeks: Mapping[str, list[dt.date]]) -> int:
-    """The week visit ``visit_no`` of ``required`` aims at: evenly spaced over working days.
+def _target_day(visit_no: int, required: int, days: list[dt.date]) -> dt.date:
+    """The working day visit ``visit_no`` of ``required`` aims at: evenly spaced over the month.
 
     Spacing by working days rather than by weeks keeps a short first or last week (a month that
     starts on a Thursday) from getting as many visits as a full one.
     """
     position = int((visit_no - 0.5) * len(days) / required)
-    day = days[min(position, len(days) - 1)]
-    return list(weeks).index(iso_week(day))
+    return days[min(position, len(days) - 1)]
 
 
 @dataclass(slots=True)
@@ -697,9 +694,10 @@ class _Scheduler:
         self.matrix = travel_minutes(coords, self.team.travel.road_factor,
                                      self.team.travel.speed_kmh)
 
-    def place(self, store: str, area: str, supervisors: Sequence[Supervisor], target: int,
+    def place(self, store: str, area: str, supervisors: Sequence[Supervisor], aim: dt.date,
               visit_no: int, required: int, tier: str, priority: float) -> _Visit | None:
-        """Book one visit, or return None when no supervisor-day of the month has room."""
+        """Book one visit near day ``aim``, or return None when no supervisor-day has room."""
+        target = self.week_names.index(iso_week(aim))
         seen = self.store_weeks.setdefault(store, {})
         # weeks without a visit to this store first, then the nearest to the target week
         order = sorted(range(len(self.week_names)),
@@ -723,7 +721,7 @@ class _Scheduler:
                     if trial is None:
                         continue
                     added = trial[2] - day.minutes
-                    key = (group, round(added, 6), booked, date, rank)
+                    key = (group, round(added, 6), booked, abs((date - aim).days), date, rank)
                     if best is None or key < best[0]:
                         best = (key, day, trial)
             if best is not None:
