@@ -135,6 +135,15 @@ def test_unserved_known_answer(plan):
     ]
 
 
+def test_unserved_causes_and_summary(plan):
+    assert plan.unserved["cause"].tolist() == ["area"] * 7 + ["width"]
+    assert plan.summary() == [
+        "2026-04: 7 store(s): 3 planned, 0 partly planned, 3 unserved, 1 not supported by tier",
+        "visits: 10 scheduled of 14 required; team time booked 20.0 h of 320.0 h (6%)",
+        "unserved: 4 visit(s) and 4 action(s); by cause: area 7, width 1",
+    ]
+
+
 def one_area_team(days=(0,), hours=8.0, supervisors=1) -> Team:
     stores = {f"S{i}": Site(f"S{i}", "n") for i in range(1, 10)}
     return Team("t", tuple(Supervisor(f"P{i}", f"P{i}", ("n",)) for i in range(1, supervisors + 1)),
@@ -160,6 +169,7 @@ def test_capacity_keeps_the_highest_priority_and_lists_the_rest():
     assert visits[["store", "visit_no", "priority", "rank"]].values.tolist() == [
         ["S1", 1, 3.0, 5], ["S1", 2, 3.0, 5], ["S1", 3, 3.0, 5], ["S1", 4, 3.0, 5],
         ["S5", 1, 3.0, 6], ["S5", 2, 3.0, 6], ["S5", 3, 3.0, 6], ["S5", 4, 3.0, 6]]
+    assert set(plan.unserved["cause"]) == {"capacity", "no visit"}
     assert visits["reason"].iloc[0] == (
         "capacity: area n's supervisors (P1) are fully booked in week 2026-W15 and in every "
         "other week of 2026-04 on the days free of this store")
@@ -278,6 +288,12 @@ def test_routed_team_without_home_starts_at_a_store():
      "support: no row for tier 'C' (tiers in the facts: A, B, C)"),
     (lambda f, a, s: (f[f["store"] != "X9"], a, s), "actions: store 'X9' is not in the facts"),
     (lambda f, a, s: (pd.concat([f, f.head(1)]), a, s), "facts: store 'A1' has more than one row"),
+    (lambda f, a, s: (f, a.assign(severity=[3, 2, 1, 1, 2, 1, 3, 0, None]), s),
+     "actions: severity must be 1, 2 or 3, got 0.0 (action_id 'R1.5.1'; 2 row(s) like this)"),
+    (lambda f, a, s: (f, a, pd.concat([s, s.head(1)])),
+     "support: tier 'A' has more than one row"),
+    (lambda f, a, s: (f, a, s.assign(visits_per_month=[4, -1, 1])),
+     "support: tier 'B': visits_per_month must be a whole number 0 or more, got -1"),
 ])
 def test_input_errors(change, message):
     facts, actions = frames()

@@ -355,6 +355,12 @@ def _policies(support: pd.DataFrame) -> dict[str, _Policy]:
     out: dict[str, _Policy] = {}
     for row in support.to_dict("records"):
         tier = str(row["tier"])
+        if tier in out:
+            raise InputError(f"support: tier '{tier}' has more than one row")
+        visits = row["visits_per_month"]
+        if _missing(visits) or float(visits) < 0 or float(visits) != int(visits):
+            raise InputError(f"support: tier '{tier}': visits_per_month must be a whole number "
+                             f"0 or more, got {visits!r}")
         max_actions = row.get("max_actions")
         hours = row.get("hours_per_visit")
         kpis = row.get("judge_kpis", "")
@@ -385,12 +391,18 @@ WEEK_SCHEDULE_COLUMNS = (
     "priority", "visit_no", "visits_required", "target_week", "arrive", "depart",
     "travel_minutes", "visit_minutes", "day_minutes", "actions", "action_ids")
 UNSERVED_COLUMNS = ("store", "tier", "area", "kind", "visit_no", "action", "action_id",
-                    "target_week", "priority", "rank", "reason")
+                    "target_week", "priority", "rank", "cause", "reason")
+# What kind of reason left a visit or action out, for filtering and the summary. Checked in
+# this order against the reason text, which this module alone writes.
+CAUSES = (("capacity:", "capacity"), ("breadth:", "breadth"), ("(width)", "width"),
+          ("(depth)", "depth"), ("stores file", "area"), ("no supervisor covers", "area"),
+          ("no working day", "calendar"), ("no visit to the store fit", "no visit"))
 
 STATUS_PLANNED = "planned"
 STATUS_PARTLY = "partly planned"
 STATUS_NOT_SUPPORTED = "not supported by tier"
 STATUS_UNSERVED = "unserved"
+STATUSES = (STATUS_PLANNED, STATUS_PARTLY, STATUS_UNSERVED, STATUS_NOT_SUPPORTED)
 
 
 @dataclass(frozen=True)
@@ -410,6 +422,24 @@ class Plan:
     unserved: pd.DataFrame
     capacity: pd.DataFrame  # per supervisor and week: days, minutes available, booked, visits
     notes: tuple[str, ...] = ()
+
+    def summary(self) -> list[str]:
+        """A few plain lines for a terminal: stores by status, visits, capacity used, unserved."""
+        mp, un, cap = self.month_plan, self.unserved, self.capacity
+        statuses = mp["status"].value_counts()
+        by_status = ", ".join(f"{statuses.get(s, 0)} {s}" for s in STATUSES)
+        required = int(mp["visits_required"].sum())
+        booked, available = cap["minutes_booked"].sum(), cap["minutes_available"].sum()
+        used = f"{booked / available:.0%}" if available else "n/a"
+        lines = [f"{self.month}: {len(mp)} store(s): {by_status}",
+                 f"visits: {len(self.week_schedule)} scheduled of {required} required; team "
+                 f"time booked {booked / 60:,.1f} h of {available / 60:,.1f} h ({used})"]
+        if len(un):
+            tally = sorted(un["cause"].value_counts().items(), key=lambda kv: (-kv[1], kv[0]))
+            counts = ", ".join(f"{cause} {n}" for cause, n in tally)
+            lines.append(f"unserved: {int((un['kind'] == 'visit').sum())} visit(s) and "
+                         f"{int((un['kind'] == 'action').sum())} action(s); by cause: {counts}")
+        return lines
 
 
 def working_dates(team: Team, month: str) -> list[dt.date]:
@@ -457,6 +487,13 @@ def plan_month(facts: pd.DataFrame, actions: pd.DataFrame, support: pd.DataFrame
         tiers = ", ".join(sorted(set(facts["tier"])))
         problems.append(InputError(f"support: no row for tier '{unknown_tiers[0]}' "
                                    f"(tiers in the facts: {tiers})"))
+    severity = pd.to_numeric(actions["severity"], errors="coerce")
+    bad = actions[~severity.isin([1, 2, 3])]
+    if len(bad):
+        first_bad = bad.iloc[0]
+        problems.append(InputError(
+            f"actions: severity must be 1, 2 or 3, got {first_bad['severity']} (action_id "
+            f"'{first_bad['action_id']}'; {len(bad)} row(s) like this)"))
     strays = sorted(set(actions["store"]) - set(facts["store"]))
     if strays:
         problems.append(InputError(f"actions: store '{strays[0]}' is not in the facts"))
@@ -594,11 +631,17 @@ def plan_month(facts: pd.DataFrame, actions: pd.DataFrame, support: pd.DataFrame
         "schedule: greedy by priority; a store's visits spread over the month's weeks; a day "
         "stays in one area where possible; not an optimal routing (docs/planning.md)",
     )
+    for row in unserved:
+        row["cause"] = _cause(row["reason"])
     return Plan(month, team.id,
                 pd.DataFrame(plan_rows, columns=list(MONTH_PLAN_COLUMNS)),
                 week_schedule,
                 pd.DataFrame(unserved, columns=list(UNSERVED_COLUMNS)),
                 capacity, notes)
+
+
+def _cause(reason: str) -> str:
+    return next(cause for marker, cause in CAUSES if marker in reason)
 
 
 def _attach(item: dict, placed: list[_Visit], policy: _Policy) -> str | None:
