@@ -170,6 +170,7 @@ def test_capacity_keeps_the_highest_priority_and_lists_the_rest():
         ["S1", 1, 3.0, 5], ["S1", 2, 3.0, 5], ["S1", 3, 3.0, 5], ["S1", 4, 3.0, 5],
         ["S5", 1, 3.0, 6], ["S5", 2, 3.0, 6], ["S5", 3, 3.0, 6], ["S5", 4, 3.0, 6]]
     assert set(plan.unserved["cause"]) == {"capacity", "no visit"}
+    assert plan.month_plan["reason"].iloc[-1] == plan.unserved["reason"].iloc[5]
     assert visits["reason"].iloc[0] == (
         "capacity: area n's supervisors (P1) are fully booked in week 2026-W15 and in every "
         "other week of 2026-04 on the days free of this store")
@@ -226,6 +227,8 @@ def test_breadth_max_actions_and_hours_per_visit():
         ["r6", "breadth: the store's 2 planned visit(s) are full (tier A: at most 2 action(s) "
                "and 1.5 h per visit)"]]
     assert plan.month_plan["status"].tolist() == ["partly planned"]
+    assert plan.month_plan["reason"].tolist() == [
+        "breadth: the action needs 2 h, more than the 1.5 h a tier A visit allows"]
     assert plan.month_plan["actions_planned"].tolist() == [4]
 
 

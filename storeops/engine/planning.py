@@ -546,6 +546,7 @@ def plan_month(facts: pd.DataFrame, actions: pd.DataFrame, support: pd.DataFrame
                     "priority": entry["priority"], "rank": rank}
         reason = ""
         required = policy.visits
+        first_unserved = len(unserved)  # this store's rows start here, visits before actions
         if not policy.supported:
             reason = f"tier {policy.tier} is not supported (width): let go"
         elif entry["severity"] < policy.min_severity:
@@ -604,7 +605,8 @@ def plan_month(facts: pd.DataFrame, actions: pd.DataFrame, support: pd.DataFrame
         if status == STATUS_PLANNED and done < len(items):
             status = STATUS_PARTLY
         if status != STATUS_NOT_SUPPORTED and not reason and status != STATUS_PLANNED:
-            reason = "demand above capacity or breadth; see unserved.csv"
+            # the store's first unserved visit (else action) says why; all of them: unserved
+            reason = unserved[first_unserved]["reason"]
         yoy = entry["yoy"]
         plan_rows.append({
             **row_base, "severity": entry["severity"],
