@@ -28,6 +28,7 @@ from storeops.engine.planning import (
 )
 
 DATA = Path(__file__).parent / "data" / "teams"
+ROOT = Path(__file__).parent.parent
 NAN = math.nan
 
 
@@ -342,3 +343,17 @@ def test_write_plan_refuses_a_file_as_folder(plan, tmp_path):
     (tmp_path / "out").write_text("x", encoding="utf-8")
     with pytest.raises(InputError, match="--out must be a folder"):
         write_plan(plan, tmp_path / "out")
+
+
+def test_docs_name_every_public_function():
+    import inspect
+
+    from storeops.engine import planning
+
+    doc = (ROOT / "docs" / "planning.md").read_text(encoding="utf-8")
+    public = [name for name, obj in vars(planning).items()
+              if inspect.isfunction(obj) and not name.startswith("_")
+              and obj.__module__ == planning.__name__]
+    assert len(public) >= 9
+    for name in public:
+        assert f"`{name}(" in doc, name

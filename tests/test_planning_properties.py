@@ -121,3 +121,8 @@ def test_nothing_is_dropped_and_no_day_runs_over(scenario):
         assert arrive == sorted(arrive)
     # a store is never visited twice on one day
     assert not ws.duplicated(["store", "date"]).any()
+    # the plan does not depend on the order of the input rows
+    again = plan_month(facts.iloc[::-1], actions.iloc[::-1], support.iloc[::-1], team, month)
+    pd.testing.assert_frame_equal(again.week_schedule, ws)
+    pd.testing.assert_frame_equal(again.unserved, un)
+    pd.testing.assert_frame_equal(again.month_plan, mp)
