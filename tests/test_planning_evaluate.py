@@ -74,6 +74,17 @@ def test_plain_language_lines():
            "stores)." in lines
 
 
+def test_all_flagged_visited_still_warns_about_regression_to_the_mean():
+    before = pd.DataFrame({"store": ["a", "b", "c"], "tier": "A", "sales_yoy": [0.7, 0.8, 1.0]})
+    after = pd.DataFrame({"store": ["a", "b", "c"], "sales_yoy": [0.9, 0.9, 1.0]})
+    evaluation = evaluate_visits(before, after, ["a", "b"], ["a", "b"])
+    assert evaluation.lines[-1] == (
+        "tier A: every flagged store was visited, so nothing shows how much they would have "
+        "recovered on their own; flagged stores regress to the mean without any visit, so their "
+        "before/after change (+0.150) is not the visits' effect. Leave a random share of flagged "
+        "stores unvisited to measure it.")
+
+
 def test_pure_regression_to_the_mean_fools_before_after_but_not_did():
     # No visit does anything: each store has a steady level and each month adds noise. Stores
     # are flagged on a low month; half of them are "visited" at random. The naive before/after

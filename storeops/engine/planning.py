@@ -1058,6 +1058,12 @@ def _evaluation_lines(row: Mapping[str, Any], confidence: float) -> list[str]:
                    f"{_signed(row['unvisited_change'])} on their own, so a before/after of the "
                    f"visited stores alone ({_signed(row['visited_change'])}) credits the visits "
                    "with that drift; the difference in differences does not.")
+    elif row["n_visited"]:
+        out.append(f"tier {tier}: every flagged store was visited, so nothing shows how much "
+                   "they would have recovered on their own; flagged stores regress to the mean "
+                   "without any visit, so their before/after change "
+                   f"({_signed(row['visited_change'])}) is not the visits' effect. Leave a "
+                   "random share of flagged stores unvisited to measure it.")
     return out
 
 
