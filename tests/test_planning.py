@@ -37,7 +37,7 @@ def frames():
         "store": ["A1", "A2", "B1", "C1", "C2", "C3", "X9"],
         "tier": ["A", "A", "B", "C", "C", "C", "B"],
         "sales": [900, 1000, 800, 500, 400, 300, 700],
-        "sales_yoy": [0.8, 1.05, 0.9, 0.95, 0.7, 0.6, NAN]})
+        "sales_yoy": [-0.2, 0.05, -0.1, -0.05, -0.3, -0.4, NAN]})
     actions = pd.DataFrame([
         ("A1", "DISPLAY", "R1.1.1", 3, 1.0), ("A1", "PROMO", "R1.1.2", 2, 0.5),
         ("A1", "TRAIN", "R1.1.3", 1, 2.0), ("A1", "STOCK", "R1.1.4", 1, 0.5),
@@ -89,9 +89,12 @@ def test_month_plan_known_answer(plan):
         "A1": 4, "B1": 2, "X9": 0, "C3": 0, "C2": 0, "C1": 0, "A2": 4}
     assert rows.loc["A1", "actions"] == "DISPLAY;PROMO;TRAIN;STOCK"  # worst first
     assert rows.loc["A1", "effort_hours"] == 4.0
-    assert rows.loc["A1", "target"] == "raise sales_yoy from 0.80 to >= 1.00 (last year's level)"
-    assert rows.loc["A2", "target"] == "hold sales_yoy >= 1.00 (now 1.05)"
-    assert rows.loc["A2", "target_sales_yoy"] == 1.05
+    assert rows.loc["A1", "target"] == (
+        "raise sales_yoy from -0.20 to >= +0.00 (against the same month last year)")
+    assert rows.loc["A1", "target_sales_yoy"] == 0.0
+    assert rows.loc["A2", "target"] == "hold sales_yoy >= +0.00 (now +0.05)"
+    assert rows.loc["A2", "target_sales_yoy"] == 0.05
+    assert rows.loc["X9", "target"] == "sales_yoy >= +0.00 (no last-year figure to compare with)"
     assert bool(rows.loc["A1", "focus"]) and not bool(rows.loc["A2", "focus"])
     assert not bool(rows.loc["C1", "focus"])
 
@@ -231,6 +234,35 @@ def test_breadth_max_actions_and_hours_per_visit():
     assert plan.month_plan["reason"].tolist() == [
         "breadth: the action needs 2 h, more than the 1.5 h a tier A visit allows"]
     assert plan.month_plan["actions_planned"].tolist() == [4]
+
+
+def test_breadth_lists_the_action_kinds_a_tier_may_get():
+    # the value-chain pack's levels: C gets only RECTIFY and ROUTINE, and only from severity 3;
+    # lists (as the pack gives them) and ';'-text are both accepted
+    support = default_support().astype({"breadth": object, "judge_kpis": object})
+    support["breadth"] = [None, "", ["RECTIFY", "ROUTINE"]]
+    support["judge_kpis"] = [["sales", "transactions"], "sales", ("sales",)]
+    support["min_severity"] = [1, 1, 3]
+    facts = pd.DataFrame({"store": ["S1", "S2", "S3", "S4"], "tier": ["C", "C", "A", "A"]})
+    actions = pd.DataFrame({
+        "store": ["S1", "S1", "S2", "S3"], "action": ["PROMO_PLAN", "RECTIFY", "VISUAL", "MERCH"],
+        "action_id": ["r1", "r2", "r3", "r4"], "severity": [3, 3, 3, 1]})
+    plan = plan_month(facts, actions, support, one_area_team(), "2026-04")
+    mp = plan.month_plan.set_index("store")
+    assert mp["status"].to_dict() == {"S3": "planned", "S1": "planned",
+                                      "S2": "not supported by tier", "S4": "not supported by tier"}
+    assert mp.loc["S1", "actions"] == "RECTIFY"
+    assert mp.loc["S3", "judge_kpis"] == "sales;transactions"
+    assert mp.loc["S1", "judge_kpis"] == "sales"
+    assert mp.loc["S2", "reason"] == "tier C without a fired action (visits from severity 3): " \
+        "let go (width)"
+    assert mp.loc["S4", "reason"] == "tier A without a fired action (visits from severity 1): " \
+        "let go (width)"
+    assert plan.unserved[["action_id", "cause", "reason"]].values.tolist() == [
+        ["r1", "breadth",
+         "breadth: action 'PROMO_PLAN' is not in tier C's support content (RECTIFY, ROUTINE)"],
+        ["r3", "breadth",
+         "breadth: action 'VISUAL' is not in tier C's support content (RECTIFY, ROUTINE)"]]
 
 
 def test_unsupported_tier_and_zero_visits():

@@ -52,7 +52,7 @@ def scenarios(draw):
         if where != "missing":
             sites[store] = Site(store, where, draw(st.floats(0, 30)), draw(st.floats(0, 30)))
         facts.append({"store": store, "tier": draw(st.sampled_from("ABC")),
-                      "sales_yoy": draw(st.one_of(st.just(math.nan), st.floats(0.5, 1.5)))})
+                      "sales_yoy": draw(st.one_of(st.just(math.nan), st.floats(-0.5, 0.5)))})
         for k in range(draw(st.integers(0, 4))):
             actions.append({"store": store, "action": f"X{k}", "action_id": f"R1.{i}.{k}",
                             "severity": draw(st.integers(1, 3)),
@@ -62,7 +62,8 @@ def scenarios(draw):
         "min_severity": draw(st.integers(0, 3)), "visits_per_month": draw(st.integers(0, 6)),
         "max_actions": draw(st.one_of(st.just(math.nan), st.integers(1, 3))),
         "hours_per_visit": draw(st.one_of(st.just(math.nan), st.floats(0.5, 3))),
-        "judge_kpis": "sales_yoy", "weight": weight}
+        "judge_kpis": "sales_yoy", "weight": weight,
+        "breadth": draw(st.sampled_from(["", "X0;X1", "X2"]))}
         for tier, weight in (("A", 3.0), ("B", 2.0), ("C", 1.0))])
     team = Team("t", tuple(supervisors), hours, working, visit, travel, sites,
                 public_holidays=holidays)

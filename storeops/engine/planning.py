@@ -316,7 +316,7 @@ def read_stores(path: str | os.PathLike, *, display: str | None = None,
 # -- the support policy ------------------------------------------------------------------------
 
 SUPPORT_COLUMNS = ("tier", "supported", "min_severity", "visits_per_month", "max_actions",
-                   "hours_per_visit", "judge_kpis", "weight")
+                   "hours_per_visit", "judge_kpis", "weight", "breadth")
 
 
 def default_support() -> pd.DataFrame:
@@ -335,6 +335,7 @@ def default_support() -> pd.DataFrame:
         "hours_per_visit": [math.nan, math.nan, math.nan],
         "judge_kpis": ["sales_yoy;transactions"] * 3,
         "weight": [3.0, 2.0, 1.0],
+        "breadth": ["", "", ""],  # every kind of action; a pack lists the kinds per tier
     })
 
 
@@ -348,6 +349,7 @@ class _Policy:
     hours_per_visit: float | None
     judge_kpis: str
     weight: float
+    breadth: frozenset[str] | None = None  # the action ids the tier's support may contain
 
 
 def _policies(support: pd.DataFrame) -> dict[str, _Policy]:
@@ -363,11 +365,8 @@ def _policies(support: pd.DataFrame) -> dict[str, _Policy]:
                              f"0 or more, got {visits!r}")
         max_actions = row.get("max_actions")
         hours = row.get("hours_per_visit")
-        kpis = row.get("judge_kpis", "")
-        if isinstance(kpis, (list, tuple)):
-            kpis = ";".join(str(k) for k in kpis)
-        elif not isinstance(kpis, str):
-            kpis = ""
+        kpis = ";".join(_names(row.get("judge_kpis")))
+        breadth = _names(row.get("breadth"))
         min_sev = row.get("min_severity")
         supported = row["supported"]
         if isinstance(supported, str):
@@ -376,7 +375,8 @@ def _policies(support: pd.DataFrame) -> dict[str, _Policy]:
             tier, bool(supported), 0 if _missing(min_sev) else int(min_sev),
             int(row["visits_per_month"]),
             None if _missing(max_actions) else int(max_actions),
-            None if _missing(hours) else float(hours), kpis, float(row["weight"]))
+            None if _missing(hours) else float(hours), kpis, float(row["weight"]),
+            frozenset(breadth) if breadth else None)
     return out
 
 
@@ -461,14 +461,16 @@ def iso_week(day: dt.date) -> str:
 
 
 def plan_month(facts: pd.DataFrame, actions: pd.DataFrame, support: pd.DataFrame, team: Team,
-               month: str, *, target_yoy: float = 1.0) -> Plan:
+               month: str, *, target_yoy: float = 0.0) -> Plan:
     """Plan month ``month`` (YYYY-MM) from the analysis of the month before, within ``team``.
 
-    ``facts``: one row per store (store, tier, optional sales, sales_yoy, other KPIs).
+    ``facts``: one row per store (store, tier, optional sales, sales_yoy, other KPIs);
+    ``sales_yoy`` is the change against the same month last year (-0.10 = 10 % below), as the
+    value-chain pipeline computes it.
     ``actions``: one row per fired support action (store, action, action_id, severity 1-3,
     optional effort_hours, step, rule, role, label_en). ``support``: one row per tier
-    (``SUPPORT_COLUMNS``; see ``default_support``). The target (design choice) is sales at
-    ``target_yoy`` times last year's level of the same month.
+    (``SUPPORT_COLUMNS``; see ``default_support``). The target (design choice) is
+    ``sales_yoy >= target_yoy``: by default at least last year's level of the same month.
     """
     first = _parse_month(month)
     _require(facts, "facts", ("store", "tier"))
@@ -523,10 +525,17 @@ def plan_month(facts: pd.DataFrame, actions: pd.DataFrame, support: pd.DataFrame
         store = record["store"]
         policy = policies[record["tier"]]
         items = by_store.get(store, [])
+        outside: list[dict] = []
+        if policy.breadth is not None:
+            # support content outside the tier's breadth is listed, never planned, and does not
+            # raise the store's priority
+            outside = [r for r in items if str(r["action"]) not in policy.breadth]
+            items = [r for r in items if str(r["action"]) in policy.breadth]
         severity = max((int(r["severity"]) for r in items), default=0)
         yoy = _float(record.get("sales_yoy"))
         stores.append({
-            "record": record, "policy": policy, "items": items, "severity": severity,
+            "record": record, "policy": policy, "items": items, "outside": outside,
+            "severity": severity,
             "priority": policy.weight * severity, "yoy": yoy})
     # Priority = tier weight x worst severity; ties: heavier tier, then the larger fall against
     # last year, then the store id, so the order never depends on the input's row order.
@@ -549,6 +558,9 @@ def plan_month(facts: pd.DataFrame, actions: pd.DataFrame, support: pd.DataFrame
         first_unserved = len(unserved)  # this store's rows start here, visits before actions
         if not policy.supported:
             reason = f"tier {policy.tier} is not supported (width): let go"
+        elif entry["severity"] == 0 and policy.min_severity > 0:
+            reason = (f"tier {policy.tier} without a fired action (visits from severity "
+                      f"{policy.min_severity}): let go (width)")
         elif entry["severity"] < policy.min_severity:
             reason = (f"tier {policy.tier} without a severe problem (severity "
                       f"{entry['severity']} < {policy.min_severity}): let go (width)")
@@ -602,6 +614,13 @@ def plan_month(facts: pd.DataFrame, actions: pd.DataFrame, support: pd.DataFrame
             unserved.append({**row_base, "kind": "action", "visit_no": 0,
                              "action": str(item["action"]), "action_id": str(item["action_id"]),
                              "target_week": "", "reason": why})
+        for item in entry["outside"]:
+            unserved.append({**row_base, "kind": "action", "visit_no": 0,
+                             "action": str(item["action"]), "action_id": str(item["action_id"]),
+                             "target_week": "",
+                             "reason": f"breadth: action '{item['action']}' is not in tier "
+                                       f"{policy.tier}'s support content "
+                                       f"({', '.join(sorted(policy.breadth or ()))})"})
         if status == STATUS_PLANNED and done < len(items):
             status = STATUS_PARTLY
         if status != STATUS_NOT_SUPPORTED and not reason and status != STATUS_PLANNED:
@@ -628,8 +647,8 @@ def plan_month(facts: pd.DataFrame, actions: pd.DataFrame, support: pd.DataFrame
         f"for {len(team.supervisors)} supervisor(s) of {_num(team.hours_per_day)} h",
         "priority = tier weight x worst severity of the store's fired actions (0 without one); "
         "ties: heavier tier, larger fall in sales_yoy, store id",
-        f"target (design choice): sales_yoy >= {target_yoy:.2f}, i.e. at least last year's "
-        "level of the same month",
+        f"target (design choice): sales_yoy >= {target_yoy:+.2f} against the same month last "
+        "year (+0.00: at least last year's level)",
         "schedule: greedy by priority; a store's visits spread over the month's weeks; a day "
         "stays in one area where possible; not an optimal routing (docs/planning.md)",
     )
@@ -881,6 +900,15 @@ def _require(frame: pd.DataFrame, name: str, columns: Iterable[str]) -> None:
                          hint=did_you_mean(missing[0], [str(c) for c in frame.columns]))
 
 
+def _names(value: Any) -> list[str]:
+    """A list cell (list, tuple, array) or a ';'-separated text cell as a list of names."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(";") if v.strip()]
+    if isinstance(value, (list, tuple, set, frozenset, np.ndarray)):
+        return [str(v) for v in value]
+    return []
+
+
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
 
@@ -900,10 +928,11 @@ def _num(value: float) -> str:
 
 def _target_text(yoy: float, target: float) -> str:
     if math.isnan(yoy):
-        return f"sales_yoy >= {target:.2f} (no last-year figure to compare with)"
+        return f"sales_yoy >= {target:+.2f} (no last-year figure to compare with)"
     if yoy < target:
-        return f"raise sales_yoy from {yoy:.2f} to >= {target:.2f} (last year's level)"
-    return f"hold sales_yoy >= {target:.2f} (now {yoy:.2f})"
+        return (f"raise sales_yoy from {yoy:+.2f} to >= {target:+.2f} (against the same month "
+                "last year)")
+    return f"hold sales_yoy >= {target:+.2f} (now {yoy:+.2f})"
 
 
 def _clock_minutes(text: str) -> float:
