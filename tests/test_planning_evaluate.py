@@ -8,8 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from storeops.engine.errors import InputError
-from storeops.engine.planning import EVALUATION_COLUMNS, evaluate_visits, write_evaluation
+from storeops.engine.errors import ErrorList, InputError
+from storeops.engine.planning import (
+    EVALUATION_COLUMNS,
+    evaluate_visits,
+    read_visit_log,
+    shift_month,
+    write_evaluation,
+)
 
 
 def hand_made():
@@ -150,3 +156,35 @@ def test_write_evaluation(tmp_path):
     path = write_evaluation(evaluate_visits(*hand_made()), tmp_path)
     assert path.name == "evaluation.csv"
     assert pd.read_csv(path)["tier"].tolist() == ["A", "B", "C"]
+
+
+def test_shift_month():
+    assert shift_month("2015-01", -1) == "2014-12"
+    assert shift_month("2015-12", 1) == "2016-01"
+    assert shift_month("2015-06", 0) == "2015-06"
+
+
+def test_read_visit_log_keeps_the_month(tmp_path):
+    path = tmp_path / "visits.csv"
+    path.write_text("store,date,supervisor\nS1,2015-06-02,P\nS2,2015-07-01,P\n", encoding="utf-8")
+    assert read_visit_log(path, month="2015-06")["store"].tolist() == ["S1"]
+    assert read_visit_log(path)["store"].tolist() == ["S1", "S2"]
+    path.write_text("store\nS1\n", encoding="utf-8")
+    assert read_visit_log(path, month="2015-06")["store"].tolist() == ["S1"]
+
+
+def test_read_visit_log_errors(tmp_path):
+    path = tmp_path / "visits.csv"
+    path.write_text("shop,date\nS1,2015-06-02\n", encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        read_visit_log(path, display="visits.csv")
+    assert str(info.value) == "visits.csv:1:1: missing column 'store'"
+    path.write_text("store,date\nS1,2015-06-02\nS2,2015-06-31\nS3,6/3/2015\n", encoding="utf-8")
+    with pytest.raises(ErrorList) as info:
+        read_visit_log(path, display="visits.csv")
+    assert str(info.value).splitlines() == [
+        "visits.csv:3:2: bad date '2015-06-31' (expected YYYY-MM-DD)",
+        "visits.csv:4:2: bad date '6/3/2015' (expected YYYY-MM-DD)"]
+    with pytest.raises(InputError) as info:
+        read_visit_log(tmp_path / "none.csv", display="none.csv")
+    assert str(info.value) == "none.csv:1:1: no such file"

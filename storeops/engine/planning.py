@@ -454,6 +454,16 @@ def working_dates(team: Team, month: str) -> list[dt.date]:
     return days
 
 
+def shift_month(month: str, months: int) -> str:
+    """``month`` (YYYY-MM) moved by ``months``: ``shift_month("2015-01", -1) == "2014-12"``.
+
+    The 135 cycle plans month M+1 from the analysis of month M and evaluates it with M+1's data.
+    """
+    first = _parse_month(month)
+    index = first.year * 12 + first.month - 1 + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
 def iso_week(day: dt.date) -> str:
     """ISO week label, e.g. ``2026-W14`` (weeks start on Monday; a week may span two months)."""
     year, week, _ = day.isocalendar()
@@ -1094,6 +1104,48 @@ def _evaluation_lines(row: Mapping[str, Any], confidence: float) -> list[str]:
                    f"({_signed(row['visited_change'])}) is not the visits' effect. Leave a "
                    "random share of flagged stores unvisited to measure it.")
     return out
+
+
+def read_visit_log(path: str | os.PathLike, *, month: str | None = None,
+                   display: str | None = None) -> pd.DataFrame:
+    """Read a visit log CSV: a ``store`` column and optionally ``date`` (YYYY-MM-DD).
+
+    A ``week_schedule.csv`` written by ``write_plan`` is a visit log (the plan, not what was
+    done; a log of the visits made is better evidence). With ``month``, only visits dated in
+    that month are kept (a log without dates is taken as it is). Bad dates are errors at their
+    row and column.
+    """
+    from .files import display_path
+
+    shown = display or display_path(path)
+    if not os.path.isfile(path):
+        raise InputError("no such file" if not os.path.isdir(path) else
+                         "is a folder, expected a CSV file", Location(shown, 1, 1))
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
+                            encoding="utf-8-sig")
+    except pd.errors.EmptyDataError:
+        raise InputError("the visit log is empty, expected a header row (store[,date])",
+                         Location(shown, 1, 1)) from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"not a readable CSV: {str(exc).splitlines()[0]}",
+                         Location(shown, 1, 1)) from None
+    header = [str(c) for c in frame.columns]
+    if "store" not in header:
+        raise InputError("missing column 'store'", Location(shown, 1, 1),
+                         did_you_mean("store", header))
+    if "date" not in header:
+        return frame
+    col = header.index("date") + 1
+    dates = pd.to_datetime(frame["date"], format="%Y-%m-%d", errors="coerce")
+    bad = np.flatnonzero(dates.isna().to_numpy())
+    if len(bad):
+        raise ErrorList([InputError(f"bad date {frame['date'].iloc[i]!r} (expected YYYY-MM-DD)",
+                                    Location(shown, int(i) + 2, col)) for i in bad[:20]])
+    if month is not None:
+        _parse_month(month)
+        frame = frame[dates.dt.strftime("%Y-%m") == month].reset_index(drop=True)
+    return frame
 
 
 def _store_set(stores: pd.DataFrame | Iterable) -> set[str]:
