@@ -23,6 +23,7 @@ from storeops.engine.planning import (
     iso_week,
     load_team,
     plan_month,
+    support_from_levels,
     working_dates,
     write_plan,
 )
@@ -263,6 +264,27 @@ def test_breadth_lists_the_action_kinds_a_tier_may_get():
          "breadth: action 'PROMO_PLAN' is not in tier C's support content (RECTIFY, ROUTINE)"],
         ["r3", "breadth",
          "breadth: action 'VISUAL' is not in tier C's support content (RECTIFY, ROUTINE)"]]
+
+
+def test_support_from_value_chain_levels():
+    from types import SimpleNamespace
+
+    levels = [SimpleNamespace(id="A", priority=3, supported=True, min_severity=1,
+                              breadth=("VISUAL", "RECTIFY"), visits_per_month=4,
+                              judge_kpis=("sales_per_day", "avg_ticket")),
+              SimpleNamespace(id="C", priority=1, supported=True, min_severity=3,
+                              breadth=("RECTIFY",), visits_per_month=1,
+                              judge_kpis=("sales_per_day",))]
+    support = support_from_levels(levels)
+    assert support.drop(columns=["max_actions", "hours_per_visit"]).values.tolist() == [
+        ["A", True, 1, 4, "sales_per_day;avg_ticket", 3.0, "VISUAL;RECTIFY"],
+        ["C", True, 3, 1, "sales_per_day", 1.0, "RECTIFY"]]
+    facts = pd.DataFrame({"store": ["S1", "S2"], "tier": ["A", "C"]})
+    actions = pd.DataFrame({"store": ["S1", "S2"], "action": ["VISUAL", "VISUAL"],
+                            "action_id": ["r1", "r2"], "severity": [2, 3]})
+    plan = plan_month(facts, actions, support, one_area_team(), "2026-04")
+    assert plan.month_plan["status"].tolist() == ["planned", "not supported by tier"]
+    assert plan.unserved["cause"].tolist() == ["breadth"]
 
 
 def test_unsupported_tier_and_zero_visits():

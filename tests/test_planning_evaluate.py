@@ -76,8 +76,10 @@ def test_plain_language_lines():
         "stores alone (+0.100) credits the visits with that drift; the difference in "
         "differences does not.",
     )
-    assert "tier C: no difference in differences (needs visited and unvisited flagged " \
-           "stores)." in lines
+    assert lines[-2:] == (
+        "tier C: no difference in differences (needs visited and unvisited flagged stores).",
+        "tier C: no flagged store was visited; flagged stores regress to the mean without any "
+        "visit: the 1 unvisited flagged store(s) changed by +0.100 on their own.")
 
 
 def test_all_flagged_visited_still_warns_about_regression_to_the_mean():

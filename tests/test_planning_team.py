@@ -70,6 +70,14 @@ def test_example_team_in_teams_folder_loads():
     assert all(site.area for site in team.stores.values())
 
 
+@pytest.mark.skipif(not (ROOT / "samples" / "store_areas.csv").exists(),
+                    reason="samples/store_areas.csv comes with the value-chain samples (main)")
+def test_sample_team_routes_by_coordinates():
+    team = load_team(ROOT / "teams" / "sample_team.yaml")
+    assert team.travel.mode == "coordinates"
+    assert {site.area for site in team.stores.values()} == {"north", "east", "south", "west"}
+
+
 def test_good_file_with_working_days(tmp_path):
     text = GOOD.replace("days_per_week: 5", "days_per_week: 2\n  working_days: [Sat, Tue]")
     team = load_team(write(tmp_path, text))

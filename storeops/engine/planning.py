@@ -339,6 +339,22 @@ def default_support() -> pd.DataFrame:
     })
 
 
+def support_from_levels(levels: Iterable[Any]) -> pd.DataFrame:
+    """The support table from a value-chain pack's tier levels (``ValueChain.levels``).
+
+    Each level has ``id``, ``priority`` (the weight), ``supported``, ``min_severity``,
+    ``breadth``, ``visits_per_month`` and ``judge_kpis``; attributes are read by name, so this
+    module does not import the pack code. Levels carry no per-visit caps: max_actions and
+    hours_per_visit are left open (NaN).
+    """
+    return pd.DataFrame([{
+        "tier": str(level.id), "supported": bool(level.supported),
+        "min_severity": int(level.min_severity), "visits_per_month": int(level.visits_per_month),
+        "max_actions": math.nan, "hours_per_visit": math.nan,
+        "judge_kpis": ";".join(level.judge_kpis), "weight": float(level.priority),
+        "breadth": ";".join(level.breadth)} for level in levels], columns=list(SUPPORT_COLUMNS))
+
+
 @dataclass(frozen=True, slots=True)
 class _Policy:
     tier: str
@@ -1091,7 +1107,11 @@ def _evaluation_lines(row: Mapping[str, Any], confidence: float) -> list[str]:
         out.append(f"tier {tier}: difference in differences {_signed(row['did'])} "
                    f"({pct} CI {_signed(row['ci_low'])} to {_signed(row['ci_high'])}): the "
                    f"visits' effect on {kpi} is {verdict}.")
-    if row["n_unvisited"]:
+    if row["n_unvisited"] and not row["n_visited"]:
+        out.append(f"tier {tier}: no flagged store was visited; flagged stores regress to the "
+                   f"mean without any visit: the {row['n_unvisited']} unvisited flagged "
+                   f"store(s) changed by {_signed(row['unvisited_change'])} on their own.")
+    elif row["n_unvisited"]:
         out.append(f"tier {tier}: flagged stores regress to the mean without any visit: the "
                    f"{row['n_unvisited']} unvisited flagged store(s) changed by "
                    f"{_signed(row['unvisited_change'])} on their own, so a before/after of the "
