@@ -338,6 +338,20 @@ def test_routed_team_without_home_starts_at_a_store():
         day["travel_minutes"].sum() + 60 * len(day))
 
 
+def test_routed_store_without_coordinates_is_unserved():
+    stores = {"A": Site("A", "n", 0.0, 0.0), "B": Site("B", "n")}
+    team = Team("t", (Supervisor("P", "P", ("n",)),), 8.0, (0,), 60.0,
+                Travel("coordinates", road_factor=1.0, speed_kmh=60.0), stores)
+    facts = pd.DataFrame({"store": ["A", "B"], "tier": ["C", "C"]})
+    actions = pd.DataFrame({"store": ["A", "B"], "action": ["FIX"] * 2,
+                            "action_id": ["r1", "r2"], "severity": [3, 3]})
+    plan = plan_month(facts, actions, default_support(), team, "2026-04")
+    assert plan.week_schedule["store"].tolist() == ["A"]
+    assert plan.unserved[["store", "kind", "cause", "reason"]].values.tolist() == [
+        ["B", "visit", "area", "store has no coordinates in the stores file"],
+        ["B", "action", "area", "store has no coordinates in the stores file"]]
+
+
 @pytest.mark.parametrize(("change", "message"), [
     (lambda f, a, s: (f.drop(columns="tier"), a, s), "facts: missing column 'tier'"),
     (lambda f, a, s: (f, a.drop(columns="severity"), s), "actions: missing column 'severity'"),

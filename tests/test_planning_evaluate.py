@@ -154,6 +154,13 @@ def test_other_kpi_and_missing_column():
     assert str(info.value) == "after: missing column 'transactions'"
 
 
+def test_one_month_per_frame():
+    before, after, visits, flagged = hand_made()
+    with pytest.raises(InputError) as info:
+        evaluate_visits(before, pd.concat([after, after.head(2)]), visits, flagged)
+    assert str(info.value) == "after: store 'V1' has more than one row (one month per frame)"
+
+
 def test_write_evaluation(tmp_path):
     path = write_evaluation(evaluate_visits(*hand_made()), tmp_path)
     assert path.name == "evaluation.csv"

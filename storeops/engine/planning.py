@@ -603,6 +603,8 @@ def plan_month(facts: pd.DataFrame, actions: pd.DataFrame, support: pd.DataFrame
                 reason = "store has no area in the stores file"
             elif area not in covering:
                 reason = f"no supervisor covers area '{area}'"
+            elif team.travel.mode == "coordinates" and (site.x_km is None or site.y_km is None):
+                reason = "store has no coordinates in the stores file"
             placed = []
             for visit_no in range(1, required + 1):
                 aim = _target_day(visit_no, required, days) if days else None
@@ -1036,6 +1038,11 @@ def evaluate_visits(before: pd.DataFrame, after: pd.DataFrame, visits: pd.DataFr
 
     _require(before, "before", ("store", "tier", kpi))
     _require(after, "after", ("store", kpi))
+    for name, frame in (("before", before), ("after", after)):
+        stores = frame["store"].astype(str)
+        if stores.duplicated().any():
+            raise InputError(f"{name}: store '{stores[stores.duplicated()].iloc[0]}' has more "
+                             "than one row (one month per frame)")
     visited = _store_set(visits)
     flags = _store_set(flagged)
     left = before[["store", "tier", kpi]].assign(store=before["store"].astype(str))
