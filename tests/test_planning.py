@@ -175,6 +175,10 @@ def test_capacity_keeps_the_highest_priority_and_lists_the_rest():
         ["S1", 1, 3.0, 5], ["S1", 2, 3.0, 5], ["S1", 3, 3.0, 5], ["S1", 4, 3.0, 5],
         ["S5", 1, 3.0, 6], ["S5", 2, 3.0, 6], ["S5", 3, 3.0, 6], ["S5", 4, 3.0, 6]]
     assert set(plan.unserved["cause"]) == {"capacity", "no visit"}
+    # what fit in area n ranked higher: priority 6 against the unserved stores' 3
+    assert visits["lowest_priority_fitted"].tolist() == [6.0] * 8
+    assert plan.unserved.loc[plan.unserved["kind"] == "action",
+                             "lowest_priority_fitted"].isna().all()
     assert plan.month_plan["reason"].iloc[-1] == plan.unserved["reason"].iloc[5]
     assert visits["reason"].iloc[0] == (
         "capacity: area n's supervisors (P1) are fully booked in week 2026-W15 and in every "

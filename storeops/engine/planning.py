@@ -407,7 +407,8 @@ WEEK_SCHEDULE_COLUMNS = (
     "priority", "visit_no", "visits_required", "target_week", "arrive", "depart",
     "travel_minutes", "visit_minutes", "day_minutes", "actions", "action_ids")
 UNSERVED_COLUMNS = ("store", "tier", "area", "kind", "visit_no", "action", "action_id",
-                    "target_week", "priority", "rank", "cause", "reason")
+                    "target_week", "priority", "rank", "lowest_priority_fitted", "cause",
+                    "reason")
 # What kind of reason left a visit or action out, for filtering and the summary. Checked in
 # this order against the reason text, which this module alone writes.
 CAUSES = (("capacity:", "capacity"), ("breadth:", "breadth"), ("(width)", "width"),
@@ -680,8 +681,15 @@ def plan_month(facts: pd.DataFrame, actions: pd.DataFrame, support: pd.DataFrame
         "schedule: greedy by priority; a store's visits spread over the month's weeks; a day "
         "stays in one area where possible; not an optimal routing (docs/planning.md)",
     )
+    # For visits left out for capacity: the lowest priority that did get a visit in the same
+    # area, the evidence that what fit ranked higher.
+    fitted: dict[str, float] = {}
+    for row in week_schedule[["area", "priority"]].itertuples(index=False):
+        fitted[row.area] = min(fitted.get(row.area, math.inf), row.priority)
     for row in unserved:
         row["cause"] = _cause(row["reason"])
+        row["lowest_priority_fitted"] = (fitted.get(row["area"], math.nan)
+                                         if row["cause"] == "capacity" else math.nan)
     return Plan(month, team.id,
                 pd.DataFrame(plan_rows, columns=list(MONTH_PLAN_COLUMNS)),
                 week_schedule,
