@@ -20,7 +20,6 @@ as any other run. ``run_files`` is what ``storeops run`` does with such a pack.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -727,5 +726,101 @@ def summary_lines(pack: Pack, analysis: Analysis, result: Evaluated) -> list[str
     return lines
 
 
-def replace_months(analysis: Analysis, months: pd.DataFrame) -> Analysis:
-    return dataclasses.replace(analysis, months=months)
+# -- planning and evaluation on top of the analysis (docs/planning.md) --------------------
+
+def the_value_chain_pack(packs: Sequence[Pack]) -> Pack:
+    """The one pack of a plan or evaluation; it must have a value_chain section."""
+    if len(packs) != 1:
+        raise InputError("plans and evaluations take one pack (a region pack extends its base)",
+                         Location(packs[-1].path, 1, 1))
+    if "value_chain" not in packs[0].sections:
+        raise InputError(f"pack '{packs[0].id}' has no value_chain section to plan with",
+                         Location(packs[0].path, 1, 1), "use rules/value_chain.yaml or a "
+                         "region pack that extends it")
+    return packs[0]
+
+
+def support_table(chain: ValueChain) -> pd.DataFrame:
+    """The pack's tier levels as planning's support table (width, breadth, depth, weight)."""
+    return pd.DataFrame([{
+        "tier": level.id, "supported": level.supported, "min_severity": level.min_severity,
+        "visits_per_month": level.visits_per_month, "weight": level.priority,
+        "judge_kpis": list(level.judge_kpis), "breadth": list(level.breadth),
+    } for level in chain.levels])
+
+
+def plan_files(packs: Sequence[Pack], input_path: str | os.PathLike,
+               out_dir: str | os.PathLike, *, team: str | os.PathLike, month: str,
+               mapping: str | os.PathLike | None = None,
+               trail: str | os.PathLike | None = None, command: str = "",
+               progress: Progress = silent, bad_rows: str = "stop"):
+    """Analyse the month before ``month``, plan ``month`` within the team, write the plan.
+
+    Writes month_plan.csv, week_schedule.csv, unserved.csv (planning.write_plan), the analysed
+    month's tiers and actions (write_outputs), and the trail whose action ids the week
+    schedule cites.
+    """
+    from . import planning
+    from .trail import open_trail
+
+    pack = the_value_chain_pack(packs)
+    crew = planning.load_team(team)           # a bad team file fails before the long analysis
+    analysed = planning.shift_month(month, -1)
+    column_mapping = adapters.load_mapping(mapping) if mapping else None
+    analysis = analyse(pack, input_path, column_mapping, skip_bad=bad_rows == "skip",
+                       progress=progress)
+    if analysed not in set(analysis.months["period"]):
+        last = analysis.months["period"].max()
+        raise InputError(f"--month {month} is planned from the analysis of {analysed}, but "
+                         f"the data has no {analysed} (last month: {last})",
+                         Location(analysis.source, 1, 1))
+    folder = output_dir(out_dir)
+    meta = {"input": os.fspath(input_path), "pipeline": "value_chain plan", "month": month,
+            "team": crew.path, "packs": [{"id": pack.id, "version": pack.version,
+                                          "sha256": pack.sha256, "path": pack.path}]}
+    with open_trail(trail, command=command, clock="wall", meta=meta) as sink:
+        result = evaluate(pack, analysis, sink, periods=[analysed], progress=progress)
+    progress(f"planning {month} for team {crew.id}")
+    actions = result.actions[result.actions["period"] == analysed]
+    plan = planning.plan_month(result.months, actions, support_table(section_of(pack)),
+                               crew, month)
+    written = [os.fspath(p) for p in planning.write_plan(plan, folder).values()]
+    written += write_outputs(folder, analysis, result)
+    if trail is not None:
+        written.append(os.fspath(trail))
+    return plan, tuple(written)
+
+
+def evaluate_files(packs: Sequence[Pack], input_path: str | os.PathLike,
+                   out_dir: str | os.PathLike, *, visits: str | os.PathLike, month: str,
+                   mapping: str | os.PathLike | None = None, kpi: str = "sales_yoy",
+                   progress: Progress = silent, bad_rows: str = "stop"):
+    """Evaluate the visits of ``month``: KPI change from the month before, DiD per tier.
+
+    Flagged stores are those with at least one support action in the month before (the
+    analysis the plan came from); no trail is written (nothing is decided here).
+    """
+    from . import planning
+    from .trail import open_trail
+
+    pack = the_value_chain_pack(packs)
+    analysed = planning.shift_month(month, -1)
+    log = planning.read_visit_log(visits, month=month)
+    column_mapping = adapters.load_mapping(mapping) if mapping else None
+    analysis = analyse(pack, input_path, column_mapping, skip_bad=bad_rows == "skip",
+                       progress=progress)
+    periods = set(analysis.months["period"])
+    for needed in (analysed, month):
+        if needed not in periods:
+            raise InputError(f"evaluating {month} needs the data of {analysed} and {month}; "
+                             f"the data has no {needed}", Location(analysis.source, 1, 1))
+    with open_trail(None) as sink:
+        result = evaluate(pack, analysis, sink, periods=[analysed, month], progress=progress)
+    months = result.months
+    before = months[months["period"] == analysed]
+    after = months[months["period"] == month]
+    flagged = result.actions.loc[result.actions["period"] == analysed, "store"].unique()
+    evaluation = planning.evaluate_visits(before, after, log, flagged, kpi=kpi)
+    path = planning.write_evaluation(evaluation, output_dir(out_dir))
+    return evaluation, (os.fspath(path),)
+
