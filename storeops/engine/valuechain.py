@@ -43,6 +43,7 @@ COMPUTED = ("store_period", "store", "period", "tier", "sales", "transactions", 
             "sales_mom", "sales_yoy", "transactions_mom", "transactions_yoy", "ticket_mom",
             "ticket_yoy", "size_pct", "trend_12m", "sales_12m")
 REQUIRED_INPUT = ("store", "date", "sales")
+STEPS = 5  # progress: read, KPIs, tiers, steps, write (or plan)
 MAX_PROBLEMS = 20
 
 
@@ -226,7 +227,7 @@ def read_sales(pack: Pack, path: str | os.PathLike,
     if mapping.grain == "week":
         for name in ("open_days", "promo_days"):
             fields.setdefault(name, Field(name, "integer", None, name == "open_days"))
-    progress(f"reading {os.fspath(path)}")
+    progress(f"value chain: reading {os.fspath(path)}", 0, STEPS)
     table = adapters.read_facts(path, fields, None, mapping, skip_bad=skip_bad)
     frame = pd.DataFrame({name: _column(table, name) for name in fields})
     frame["store"] = frame["store"].astype(str)
@@ -305,7 +306,7 @@ def analyse(pack: Pack, path: str | os.PathLike,
                                         progress=progress)
     if frame.empty:
         raise InputError("no usable rows: every row was left out", Location(source, 1, 1))
-    progress("computing store-month and store-week KPIs")
+    progress("value chain: store-month and store-week KPIs", 1, STEPS)
     available = {name for name in frame.columns if not name.startswith("_")
                  and frame[name].notna().any()}
     months = _aggregate(frame, "M", mapping.grain)
@@ -520,7 +521,7 @@ def evaluate(pack: Pack, analysis: Analysis, trail: Any, *, periods: Sequence[st
     months = analysis.months
     if periods is not None:
         months = months[months["period"].isin(list(periods))].reset_index(drop=True)
-    progress("classifying stores into tiers")
+    progress("value chain: classifying stores into tiers", 2, STEPS)
     facts = _facts(pack, months, tier=None)
     tables = runner.compile_packs([pack])
     tier_tables = [t for t in tables if t.table.id == chain.tier_table]
@@ -543,7 +544,7 @@ def evaluate(pack: Pack, analysis: Analysis, trail: Any, *, periods: Sequence[st
                          f"store-months (first: {missing[0]}); add a last row that always "
                          "matches", table.location)
     months = months.assign(tier=tier)
-    progress("checking the six value-chain steps")
+    progress("value chain: checking the six steps", 3, STEPS)
     facts = _facts(pack, months, tier=tier)
     tier_firings = len(fired)
     fired = runner.fire_columns(step_tables, facts)
@@ -667,8 +668,9 @@ def run_files(packs: Sequence[Pack], input_path: str | os.PathLike, out_dir: str
                        "path": pack.path}]}
     with open_trail(trail, command=command, clock="wall", meta=meta) as sink:
         result = evaluate(pack, analysis, sink, progress=progress)
-    progress("writing outputs")
+    progress("value chain: writing outputs", 4, STEPS)
     written = write_outputs(folder, analysis, result)
+    progress("value chain: done", STEPS, STEPS)
     if trail is not None:
         written.append(os.fspath(trail))
     report = summary_lines(pack, analysis, result)
@@ -780,12 +782,13 @@ def plan_files(packs: Sequence[Pack], input_path: str | os.PathLike,
                                           "sha256": pack.sha256, "path": pack.path}]}
     with open_trail(trail, command=command, clock="wall", meta=meta) as sink:
         result = evaluate(pack, analysis, sink, periods=[analysed], progress=progress)
-    progress(f"planning {month} for team {crew.id}")
+    progress(f"value chain: planning {month} for team {crew.id}", 4, STEPS)
     actions = result.actions[result.actions["period"] == analysed]
     plan = planning.plan_month(result.months, actions, support_table(section_of(pack)),
                                crew, month)
     written = [os.fspath(p) for p in planning.write_plan(plan, folder).values()]
     written += write_outputs(folder, analysis, result)
+    progress("value chain: done", STEPS, STEPS)
     if trail is not None:
         written.append(os.fspath(trail))
     return plan, tuple(written)
