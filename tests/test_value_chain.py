@@ -84,6 +84,10 @@ def test_store_month_facts_by_hand(tmp_path, pack):
     assert months.loc["B@2025-01", "size_pct"] == 0.5
     weeks = analysis.weeks.set_index("store_period")
     assert weeks.loc["A@2024-W01", "sales"] == 400  # 2024-01-01 is a Monday
+    # the pack's KPI formulas ride along: average ticket, promo share, sales per open day
+    assert weeks.loc["A@2024-W01", "avg_ticket"] == pytest.approx(400 / 30)
+    assert weeks.loc["A@2024-W01", "promo_share"] == pytest.approx(1 / 2)
+    assert weeks.loc["A@2024-W01", "sales_per_day"] == pytest.approx(200)
 
 
 def test_weekly_file_of_another_retailer_needs_only_a_mapping(pack):

@@ -31,7 +31,7 @@ import pandas as pd
 
 from . import adapters, runner
 from .errors import ErrorList, InputError, Location, StoreopsError, did_you_mean
-from .expressions import Field
+from .expressions import Field, evaluate_columns
 from .files import atomic_path, output_dir
 from .packs import Label, Pack, SectionContext, _label
 from .progress import Progress, silent
@@ -314,7 +314,33 @@ def analyse(pack: Pack, path: str | os.PathLike,
     months = _with_changes(months, "M")
     weeks = _with_changes(weeks, "W")
     months = _with_size_and_trend(months)
+    weeks = _with_kpis(pack, weeks)
     return Analysis(months, weeks, skipped, available, source, mapping.grain)
+
+
+def _with_kpis(pack: Pack, frame: pd.DataFrame) -> pd.DataFrame:
+    """The pack's KPI formulas (average ticket, promo share...) as columns of a KPI frame.
+
+    Computed by the same compiled formulas the rules read; a KPI whose formula needs a
+    column the frame lacks (a month-on-month change on week facts) is left out.
+    """
+    usable = [name for name in pack.fields if name in frame.columns]
+    fields = {name: pack.fields[name] for name in usable}
+    facts = adapters.facts_from_dataframe(frame[usable], fields, None, source="<kpis>")
+    columns = dict(facts.columns)
+    out = frame.copy()
+    for kpi in pack.derived():
+        if not set(kpi.formula.fields) <= set(columns):
+            continue
+        values, nulls = evaluate_columns(kpi.formula, columns, facts.n)
+        columns[kpi.id] = (values, nulls)
+        series = pd.Series(values, index=out.index, dtype=object if values.dtype == object
+                           else values.dtype)
+        if nulls is not None:
+            series = series.astype(object if values.dtype == object else np.float64)
+            series[nulls] = None if values.dtype == object else np.nan
+        out[kpi.id] = series
+    return out
 
 
 def _column(table: adapters.FactTable, name: str) -> pd.Series:
@@ -407,6 +433,9 @@ def _aggregate(frame: pd.DataFrame, unit: str, grain: str) -> pd.DataFrame:
     else:
         out["promo_uplift"] = np.nan
     out = out.reset_index()
+    out["open_days"] = out["open_days"].astype(np.int64)
+    out["days"] = out["days"].astype(np.int64)
+    out["promo_days"] = out["promo_days"].astype("Int64")
     out["store_period"] = out["store"] + "@" + out["period"]
     return out
 
@@ -556,7 +585,7 @@ def evaluate(pack: Pack, analysis: Analysis, trail: Any, *, periods: Sequence[st
         "size_pct": months["size_pct"], "trend_12m": months["trend_12m"],
         "sales_12m": months["sales_12m"], "rule": rule_ids, "decision_id": decision,
     })
-    filled = months.copy()
+    filled = _with_kpis(pack, months)
     for threshold in chain.thresholds:
         filled[threshold.name] = facts.column_list(threshold.name)
     support = data_support(pack, analysis.available)
