@@ -132,7 +132,12 @@ def schema(kind: str, output: str | None) -> None:
 @click.option("--no-trail", is_flag=True, help="Do not record a trail.")
 @click.option("--engine", type=click.Choice(["columnar", "row"]), default="columnar",
               show_default=True, help="Evaluate whole columns at once, or fact by fact.")
-def run(pack_paths, input_path, mapping_path, out_dir, trail_path, no_trail, engine) -> None:
+@click.option("--bad-rows", type=click.Choice(["stop", "skip"]), default="stop",
+              show_default=True,
+              help="stop: refuse input with a bad row; skip: leave bad rows out and list them "
+                   "in DIR/bad_rows.csv.")
+def run(pack_paths, input_path, mapping_path, out_dir, trail_path, no_trail, engine,
+        bad_rows) -> None:
     """Run packs over a table of facts and write the action plan with its trail.
 
     Writes DIR/actions.csv and actions.parquet (one row per planned action),
@@ -148,6 +153,7 @@ def run(pack_paths, input_path, mapping_path, out_dir, trail_path, no_trail, eng
             pack_paths, input_path, out_dir, mapping=mapping_path,
             trail=None if no_trail else (trail_path or str(Path(out_dir) / "trail.sqlite")),
             engine=engine, command=" ".join(["storeops", *sys.argv[1:]]), progress=progress,
+            bad_rows=bad_rows,
         )
     finally:
         progress.close()
@@ -377,6 +383,92 @@ def replay(pack_path, orders_path, items_path, mapping_path, out_dir, as_of, tra
         click.echo(f"wrote {Path(out_dir) / name}")
     if target:
         click.echo(f"wrote {target}")
+
+
+@cli.command()
+@click.option("--pack", "pack_paths", multiple=True, required=True, type=click.Path(),
+              help="The value-chain pack (a region pack extends its base).")
+@click.option("--input", "input_path", required=True, type=click.Path(),
+              help="Store sales: CSV (optionally .gz) or Parquet.")
+@click.option("--mapping", "mapping_path", type=click.Path(),
+              help="Column mapping file for the input.")
+@click.option("--team", "team_path", required=True, type=click.Path(dir_okay=False),
+              help="Team file: supervisors, areas, hours, travel (docs/planning.md).")
+@click.option("--month", required=True, metavar="YYYY-MM",
+              help="The month to plan; the month before it is analysed.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Output folder (month_plan.csv, week_schedule.csv, unserved.csv, trail).")
+@click.option("--trail", "trail_path", type=click.Path(dir_okay=False),
+              help="Trail file: .sqlite (default DIR/trail.sqlite) or .jsonl.")
+@click.option("--bad-rows", type=click.Choice(["stop", "skip"]), default="stop",
+              show_default=True, help="stop: refuse input with a bad row; skip: leave it out.")
+def plan(pack_paths, input_path, mapping_path, team_path, month, out_dir, trail_path,
+         bad_rows) -> None:
+    """Plan a month's store visits within a team: month plan, week schedules, unserved.
+
+    Analyses the month before --month with the value-chain pack, then writes
+    DIR/month_plan.csv (targets, focus, visits and content per store),
+    DIR/week_schedule.csv (visits per supervisor and day, with the trail ids of the actions)
+    and DIR/unserved.csv (every visit or action that did not fit, and why).
+    """
+    from .engine import packs as packs_module
+    from .engine import valuechain
+    from .engine.progress import TerminalProgress
+
+    loaded = packs_module.load_packs(pack_paths)
+    progress = TerminalProgress()
+    try:
+        result, files = valuechain.plan_files(
+            loaded, input_path, out_dir, team=team_path, month=month, mapping=mapping_path,
+            trail=trail_path or str(Path(out_dir) / "trail.sqlite"),
+            command=" ".join(["storeops", *sys.argv[1:]]), progress=progress,
+            bad_rows=bad_rows)
+    finally:
+        progress.close()
+    for line in result.summary():
+        click.echo(line)
+    for name in files:
+        click.echo(f"wrote {name}")
+
+
+@cli.command("evaluate")
+@click.option("--pack", "pack_paths", multiple=True, required=True, type=click.Path(),
+              help="The value-chain pack the plan was made with.")
+@click.option("--input", "input_path", required=True, type=click.Path(),
+              help="Store sales covering the visited month and the month before.")
+@click.option("--mapping", "mapping_path", type=click.Path(),
+              help="Column mapping file for the input.")
+@click.option("--visits", "visits_path", required=True, type=click.Path(dir_okay=False),
+              help="Visit log CSV: store[,date] (a week_schedule.csv works).")
+@click.option("--month", required=True, metavar="YYYY-MM", help="The month of the visits.")
+@click.option("--kpi", default="sales_yoy", show_default=True,
+              help="The KPI whose change judges the visits.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Output folder (evaluation.csv).")
+def evaluate_command(pack_paths, input_path, mapping_path, visits_path, month, kpi,
+                     out_dir) -> None:
+    """Judge a month's visits by difference in differences against unvisited flagged stores.
+
+    Per tier: the KPI change of visited flagged stores minus that of unvisited flagged
+    stores, with a 95% Welch interval; and the plain warning that flagged stores regress
+    to the mean without any visit. Writes DIR/evaluation.csv.
+    """
+    from .engine import packs as packs_module
+    from .engine import valuechain
+    from .engine.progress import TerminalProgress
+
+    loaded = packs_module.load_packs(pack_paths)
+    progress = TerminalProgress()
+    try:
+        evaluation, files = valuechain.evaluate_files(
+            loaded, input_path, out_dir, visits=visits_path, month=month,
+            mapping=mapping_path, kpi=kpi, progress=progress)
+    finally:
+        progress.close()
+    for line in evaluation.lines:
+        click.echo(line)
+    for name in files:
+        click.echo(f"wrote {name}")
 
 
 def _need_file(path: str) -> None:

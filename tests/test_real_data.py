@@ -35,3 +35,26 @@ def test_rossmann_store_days_known_quirks(tmp_path):
     db = sqlite3.connect(tmp_path / "trail.sqlite")
     inputs = db.execute("SELECT inputs FROM trail WHERE rule_id = 'open_no_sales' LIMIT 1")
     assert inputs.fetchone() == ('{"open": true, "sales": 0.0}',)
+
+
+def test_rossmann_value_chain_end_to_end(tmp_path):
+    """The whole file through the shipped mapping: KPI facts, tiers, six steps, data support."""
+    result = CliRunner().invoke(cli, [
+        "run", "--pack", str(ROOT / "rules" / "value_chain.yaml"), "--input", str(ROSSMANN),
+        "--mapping", str(ROOT / "mappings" / "rossmann_daily.yaml"), "--out", str(tmp_path),
+    ], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    import pandas as pd
+
+    months = pd.read_parquet(tmp_path / "kpi_months.parquet")
+    # 1,115 stores x 31 months, less the 180 stores' missing second half of 2014 (6 months)
+    assert len(months) == 1115 * 31 - 180 * 6
+    assert months["sales"].sum() == 5_873_180_623  # the README's total
+    assert months["transactions"].sum() == 644_041_755
+    tiers = pd.read_parquet(tmp_path / "tiers.parquet")
+    assert set(tiers["tier"]) == {"A", "B", "C"}
+    support = pd.read_csv(tmp_path / "data_support.csv")
+    lacking = set(support.loc[~support["supported"], "kpi"])
+    assert lacking == {"conversion", "new_arrival_share"}  # no door counter, no new arrivals
+    actions = pd.read_parquet(tmp_path / "actions.parquet")
+    assert set(actions["step"]) == {"floor", "operations", "customers", "promotion", "analysis"}

@@ -42,6 +42,8 @@ class ColumnMapping:
     delimiter: str = ","
     encoding: str = "utf-8"
     date_format: str | None = None
+    grain: str = "day"  # value-chain input: rows per store-day or per store-week
+    decimal: str = "."
     source: str = ""
     locations: Mapping[str, Location] = field(default_factory=dict)
 
@@ -71,6 +73,8 @@ def load_mapping(path: str | os.PathLike) -> ColumnMapping:
         delimiter=body.get("delimiter", ","),
         encoding=body.get("encoding", "utf-8"),
         date_format=body.get("date_format"),
+        grain=body.get("grain", "day"),
+        decimal=body.get("decimal", "."),
         source=doc.path,
         locations={name: doc.locate(("mapping", "columns", name)) for name in columns},
     )
@@ -84,6 +88,9 @@ class FactTable:
     n: int
     fields: Mapping[str, Field]
     columns: Mapping[str, tuple[np.ndarray, np.ndarray | None]]
+    # Rows left out by skip_bad (one error per bad cell), and each kept fact's row in the file.
+    skipped: tuple[StoreopsError, ...] = ()
+    lines: np.ndarray | None = None
 
     _objects: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
@@ -131,7 +138,7 @@ def merge_fields(packs: Iterable[Any]) -> tuple[dict[str, Field], dict[str, tupl
 
 def read_facts(path: str | os.PathLike, fields: Mapping[str, Field],
                field_values: Mapping[str, tuple] | None = None,
-               mapping: ColumnMapping | None = None) -> FactTable:
+               mapping: ColumnMapping | None = None, *, skip_bad: bool = False) -> FactTable:
     """Read a CSV (optionally gzipped) or Parquet file into typed columns."""
     from .files import display_path
 
@@ -147,7 +154,8 @@ def read_facts(path: str | os.PathLike, fields: Mapping[str, Field],
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises many types for a bad file
             raise InputError(f"cannot read Parquet: {exc}", Location(shown, 1, 1)) from None
-        return facts_from_dataframe(frame, fields, field_values, mapping, source=shown)
+        return facts_from_dataframe(frame, fields, field_values, mapping, source=shown,
+                                    skip_bad=skip_bad)
     try:
         # Excel writes UTF-8 with a byte-order mark; 'utf-8-sig' reads files with and without.
         encoding = "utf-8-sig" if mapping.encoding.lower() in ("utf-8", "utf8") else \
@@ -164,7 +172,7 @@ def read_facts(path: str | os.PathLike, fields: Mapping[str, Field],
         raise InputError(f"not {mapping.encoding} text (set 'encoding' in the mapping file)",
                          Location(shown, 1, 1)) from None
     return facts_from_dataframe(frame, fields, field_values, mapping, source=shown,
-                                text_input=True)
+                                text_input=True, skip_bad=skip_bad)
 
 
 def facts_from_records(records: Iterable[Mapping[str, Any]], fields: Mapping[str, Field],
@@ -179,8 +187,13 @@ def facts_from_records(records: Iterable[Mapping[str, Any]], fields: Mapping[str
 def facts_from_dataframe(frame: pd.DataFrame, fields: Mapping[str, Field],
                          field_values: Mapping[str, tuple] | None = None,
                          mapping: ColumnMapping | None = None, *, source: str = "<DataFrame>",
-                         text_input: bool = False) -> FactTable:
-    """Type the columns of a DataFrame; raise ErrorList naming every bad cell."""
+                         text_input: bool = False, skip_bad: bool = False) -> FactTable:
+    """Type the columns of a DataFrame; raise ErrorList naming every bad cell.
+
+    With ``skip_bad`` a row holding a bad cell is left out instead, and every
+    such cell is listed in the table's ``skipped`` (missing columns still stop
+    the run: no row could be read right).
+    """
     mapping = mapping or ColumnMapping()
     field_values = field_values or {}
     header = [str(c) for c in frame.columns]
@@ -192,6 +205,8 @@ def facts_from_dataframe(frame: pd.DataFrame, fields: Mapping[str, Field],
                                      mapping.locations.get(name), did_you_mean(name, fields)))
     columns: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     n = len(frame)
+    cell_errors: list[StoreopsError] = []
+    bad_rows = np.zeros(n, dtype=bool)
     for name, f in fields.items():
         column = mapping.column_for(name)
         if column not in positions:
@@ -211,7 +226,8 @@ def facts_from_dataframe(frame: pd.DataFrame, fields: Mapping[str, Field],
             continue
         col_index = positions[column] + 1
         try:
-            values, nulls, bad = _convert(frame[column], f.type, mapping.date_format)
+            values, nulls, bad = _convert(frame[column], f.type, mapping.date_format,
+                                          mapping.decimal)
         except _Refused as exc:
             errors.append(InputError(f"column '{column}': {exc}", Location(source, 1, col_index)))
             continue
@@ -220,22 +236,34 @@ def facts_from_dataframe(frame: pd.DataFrame, fields: Mapping[str, Field],
             known = pd.Series(values).isin(list(allowed)).to_numpy()
             unknown = ~known if nulls is None else (~known & ~nulls)
             bad = bad | unknown
-        for row in np.flatnonzero(bad)[:MAX_REPORTED]:
+        bad_rows |= bad
+        shown = np.flatnonzero(bad) if skip_bad else np.flatnonzero(bad)[:MAX_REPORTED]
+        for row in shown:
             raw = frame[column].iloc[row]
             what = (f"not one of the values of field '{name}'" if allowed and f.type == "text"
                     and not _bad_type(raw, f.type) else f"expected {_TYPE_WORDS[f.type]}")
             hint = did_you_mean(str(raw), [str(v) for v in allowed]) if allowed else None
             line = int(row) + 2 if text_input else int(row) + 1
-            errors.append(InputError(f"bad value {raw!r} in column '{column}' ({what})",
-                                     Location(source, line, col_index), hint))
+            cell_errors.append(InputError(f"bad value {raw!r} in column '{column}' ({what})",
+                                          Location(source, line, col_index), hint))
         extra = int(bad.sum()) - MAX_REPORTED
-        if extra > 0:
-            errors.append(InputError(f"... and {extra:,} more bad values in column '{column}'",
-                                     Location(source, 1, col_index)))
+        if extra > 0 and not skip_bad:
+            cell_errors.append(InputError(
+                f"... and {extra:,} more bad values in column '{column}'",
+                Location(source, 1, col_index)))
         columns[name] = (values, nulls)
-    if errors:
-        raise ErrorList(errors)
-    return FactTable(source=source, n=n, fields=dict(fields), columns=columns)
+    if errors or (cell_errors and not skip_bad):
+        raise ErrorList(errors + cell_errors)
+    first_line = 2 if text_input else 1
+    lines = np.arange(first_line, first_line + n, dtype=np.int64)
+    if bad_rows.any():
+        keep = ~bad_rows
+        columns = {name: (values[keep], None if nulls is None else nulls[keep])
+                   for name, (values, nulls) in columns.items()}
+        lines = lines[keep]
+        n = int(keep.sum())
+    return FactTable(source=source, n=n, fields=dict(fields), columns=columns,
+                     skipped=tuple(cell_errors), lines=lines)
 
 
 class _Refused(Exception):
@@ -253,7 +281,7 @@ def _empty(kind: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     return values, np.ones(n, dtype=bool)
 
 
-def _convert(series: pd.Series, kind: str, date_format: str | None):
+def _convert(series: pd.Series, kind: str, date_format: str | None, decimal: str = "."):
     """(values, null mask or None, bad mask) for one column."""
     if kind == "text":
         values = series.to_numpy(dtype=object, copy=True)
@@ -271,7 +299,10 @@ def _convert(series: pd.Series, kind: str, date_format: str | None):
         if pd.api.types.is_numeric_dtype(series.dtype):
             numbers = series.astype(np.float64).to_numpy()
         else:
-            numbers = pd.to_numeric(text.str.strip(), errors="coerce").to_numpy(np.float64)
+            stripped = text.str.strip()
+            if decimal != ".":
+                stripped = stripped.str.replace(decimal, ".", regex=False)
+            numbers = pd.to_numeric(stripped, errors="coerce").to_numpy(np.float64)
         nan = np.isnan(numbers)
         bad = nan & ~blank
         nulls = nan

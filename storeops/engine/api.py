@@ -11,6 +11,7 @@ fails before anything is written, and outputs appear atomically.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -71,17 +72,26 @@ def evaluate(packs: Pack | Sequence[Pack], facts: Any, *, trail: Trail | None = 
 def run_files(pack_paths: Sequence[str | os.PathLike], input_path: str | os.PathLike,
               out_dir: str | os.PathLike, *, mapping: str | os.PathLike | None = None,
               trail: str | os.PathLike | None = None, engine: str = "columnar",
-              command: str = "", progress: Progress = silent) -> RunSummary:
-    """What ``storeops run`` does; a pack with a domain section runs that domain's pipeline."""
+              command: str = "", progress: Progress = silent,
+              bad_rows: str = "stop") -> RunSummary:
+    """What ``storeops run`` does; a pack with a domain section runs that domain's pipeline.
+
+    ``bad_rows``: "stop" refuses input with a bad row; "skip" leaves such rows out, runs on
+    the rest and lists every one in DIR/bad_rows.csv (file, row, column, problem).
+    """
     loaded = packs.load_packs(pack_paths)
     pipeline = _pipeline(loaded)
     if pipeline is not None:
+        options = {}
+        if "bad_rows" in inspect.signature(pipeline.run_files).parameters:
+            options["bad_rows"] = bad_rows
         return pipeline.run_files(loaded, input_path, out_dir, mapping=mapping, trail=trail,
-                                  engine=engine, command=command, progress=progress)
+                                  engine=engine, command=command, progress=progress, **options)
     fields, values = adapters.merge_fields(loaded)
     column_mapping = adapters.load_mapping(mapping) if mapping else None
     facts = runner.with_derived(loaded, adapters.read_facts(input_path, fields, values,
-                                                            column_mapping))
+                                                            column_mapping,
+                                                            skip_bad=bad_rows == "skip"))
     folder = output_dir(out_dir)
     tables = runner.compile_packs(loaded)
     if engine == "row":
@@ -113,9 +123,27 @@ def run_files(pack_paths: Sequence[str | os.PathLike], input_path: str | os.Path
         with atomic_path(decisions_path) as temp:
             decisions.to_csv(temp, index=False, lineterminator="\n")
         written.append(str(decisions_path))
+    if facts.skipped:
+        written.append(write_bad_rows(folder / "bad_rows.csv", facts.skipped))
     if trail is not None:
         written.append(os.fspath(trail))
-    return RunSummary(run_id, facts.n, len(firings), actions, tuple(written), decisions)
+    report = (f"left out {len(facts.skipped):,} bad cells' rows (see bad_rows.csv)",) \
+        if facts.skipped else ()
+    return RunSummary(run_id, facts.n, len(firings), actions, tuple(written), decisions, report)
+
+
+def write_bad_rows(path: str | os.PathLike, problems: Sequence[Exception]) -> str:
+    """The rows a --bad-rows skip run left out: file, row, column and the problem."""
+    rows = []
+    for problem in problems:
+        where = getattr(problem, "location", None)
+        rows.append({"file": where.file if where else "", "row": where.line if where else "",
+                     "column": where.col if where else "",
+                     "problem": getattr(problem, "message", str(problem))})
+    with atomic_path(path) as temp:
+        pd.DataFrame(rows, columns=["file", "row", "column", "problem"]).to_csv(
+            temp, index=False, lineterminator="\n")
+    return os.fspath(path)
 
 
 def _pipeline(loaded: Sequence[Pack]):

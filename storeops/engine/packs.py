@@ -206,7 +206,8 @@ def schema_errors(doc: yamlsafe.Document, name: str) -> list[PackError]:
 # Domain sections: top-level keys a pack may carry beside its tables, each read by its own
 # module. The module has a JSON Schema ``schemas/<key>.schema.json`` and a function
 # ``build_section(data, ctx: SectionContext)`` returning the compiled section (or None after
-# reporting errors through ``ctx.error``). ``api.run_files`` hands a pack with a section to the
+# reporting errors through ``ctx.error``); it may have ``section_fields(data)``, the fields
+# it computes per fact, which tables may read. ``api.run_files`` hands a pack with a section to the
 # module's ``run_files`` when it has one.
 SECTIONS: dict[str, str] = {
     "value_chain": "storeops.engine.valuechain",
@@ -234,6 +235,11 @@ class SectionContext:
     def error(self, message: str, path: tuple, hint: str | None = None) -> None:
         """Report a problem at ``path`` inside the section (e.g. ``("steps", 2, "kpis")``)."""
         self.report(PackError(message, self.places.at(path), hint))
+
+    def problems(self) -> int:
+        """How many errors the pack has so far (to tell whether this section added any)."""
+        owner = getattr(self.report, "__self__", None)
+        return len(owner) if isinstance(owner, list) else 0
 
     def warning(self, message: str, path: tuple) -> None:
         self.warn(PackError(message, self.places.at(path)))
@@ -263,7 +269,11 @@ def section_schema_errors(doc: yamlsafe.Document, key: str) -> list[PackError]:
 
 def load_pack(path: str | os.PathLike, *, display: str | None = None) -> Pack:
     """Load, validate and compile one pack; raise ErrorList with all its problems."""
+    from .overlay import extends_of, overlay_document
+
     doc = yamlsafe.load(path, display=display or display_path(path))
+    if extends_of(doc) is not None:
+        doc = overlay_document(doc)  # a region pack: its overrides merged onto its base
     return _Loader(doc).load()
 
 
@@ -412,6 +422,19 @@ class _Loader:
             actions[action_id] = Action(action_id, _label(item["label"]), item.get("role"),
                                         item.get("effort_hours"), item.get("confidence"),
                                         self.doc.locate(("actions", i)))
+
+        # Fields a domain section computes for each fact (e.g. thresholds that depend on the
+        # store's tier): rules read them like KPIs, the section's pipeline fills them in.
+        for key, module_name in SECTIONS.items():
+            module = importlib.import_module(module_name) if key in data else None
+            if module is not None and hasattr(module, "section_fields") and \
+                    isinstance(data[key], dict):
+                for name, section_field in module.section_fields(data[key]).items():
+                    if name in scope:
+                        self.error(f"'{name}' is both a section value and a field or KPI",
+                                   (key,))
+                    else:
+                        scope[name] = section_field
 
         tables: list[Table] = []
         table_ids: set[str] = set()
