@@ -501,3 +501,16 @@ def test_orders_and_reviews_that_lead_nowhere_are_findings(tmp_path):
     found = {r["customer"]: r for r in rows(tmp_path / "out" / "customers.csv")}
     assert (found["c3"]["orders"], found["c3"]["monetary"]) == ("1", "400.0")  # o5 once
     assert len(rows(tmp_path / "out" / "complaints.csv")) == 4  # r7 and r8 lead nowhere
+
+
+def test_bad_rows_skip_is_refused(tmp_path):
+    base = write_base(tmp_path / "base")
+    result = CliRunner().invoke(cli, [
+        "run", "--pack", PACK, "--input", str(base), "--mapping", str(base / "mapping.yaml"),
+        "--out", str(tmp_path / "out"), "--bad-rows", "skip"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"{display_path(PACK)}:1:1: --bad-rows skip does not apply to a customers pack: every "
+        "customer, order and rating must be accounted for (fix the rows the run names, or "
+        "leave --bad-rows out)")
+    assert not (tmp_path / "out").exists()

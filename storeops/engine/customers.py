@@ -277,9 +277,18 @@ def _section_pack(packs: Sequence[Pack]) -> tuple[Pack, CustomersSection]:
 
 def run_files(packs: Sequence[Pack], input_path: str | os.PathLike, out_dir: str | os.PathLike,
               *, mapping: str | os.PathLike | None, trail: str | os.PathLike | None,
-              engine: str = "columnar", command: str = "", progress: Progress = silent):
-    """What ``storeops run`` does with a pack that has a customers section."""
+              engine: str = "columnar", command: str = "", progress: Progress = silent,
+              bad_rows: str = "stop"):
+    """What ``storeops run`` does with a pack that has a customers section.
+
+    ``--bad-rows skip`` is refused: a skipped row would be a customer, order or rating that
+    silently goes missing, and these runs promise to account for every one.
+    """
     pack, section = _section_pack(packs)
+    if bad_rows != "stop":
+        raise InputError("--bad-rows skip does not apply to a customers pack: every customer, "
+                         "order and rating must be accounted for", Location(pack.path, 1, 1),
+                         "fix the rows the run names, or leave --bad-rows out")
     if section.kind != "segments":
         from . import crm
 
