@@ -59,7 +59,7 @@ def validate(paths: tuple[str, ...]) -> None:
     worth a look but not errors (gaps in a DMN table, rows a FIRST table
     shadows) print as FILE:LINE:COL: warning: message and keep exit code 0.
     """
-    from .engine import adapters, packs, yamlsafe
+    from .engine import packs, yamlsafe
     from .engine.files import display_path
 
     files = packs.find_packs(paths)
@@ -69,9 +69,9 @@ def validate(paths: tuple[str, ...]) -> None:
     for file in files:
         try:
             kind = _yaml_kind(file)
-            if kind == "mapping":
-                adapters.load_mapping(file)
-                click.echo(f"{display_path(file)}: ok (mapping)")
+            if kind != "pack":
+                _validate_other(kind, file)
+                click.echo(f"{display_path(file)}: ok ({kind})")
                 continue
             pack = packs.load_pack(file)
             rules = sum(len(t.rules) for t in pack.tables)
@@ -87,14 +87,44 @@ def validate(paths: tuple[str, ...]) -> None:
         raise ErrorList(errors)
 
 
+# The first key of a YAML file says what it is; everything else is read as a pack.
+_KINDS = {"mapping": "mapping", "replay": "replay mapping", "customers": "customer mapping",
+          "team": "team", "scenario": "scenario"}
+
+
+def _validate_other(kind: str, file: Path) -> None:
+    """Load a mapping, team or scenario file the way the command that uses it does."""
+    if kind == "mapping":
+        from .engine import adapters
+
+        adapters.load_mapping(file)
+    elif kind == "replay mapping":
+        from .engine import replay as replay_module
+
+        replay_module.load_mapping(file)
+    elif kind == "customer mapping":
+        from .engine import customer_base
+
+        customer_base.load_mapping(file)
+    elif kind == "team":
+        from .engine import planning
+
+        planning.load_team(file)
+    elif kind == "scenario":
+        from .engine import scenario
+
+        scenario.load_scenario(file)
+
+
 def _yaml_kind(path: Path) -> str:
-    """Mapping files start with 'mapping:'; everything else is read as a pack."""
+    """What a YAML file is, by its first key (see _KINDS); packs start with 'pack:'."""
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 stripped = line.strip()
                 if stripped and not stripped.startswith("#"):
-                    return "mapping" if stripped.startswith("mapping:") else "pack"
+                    key = stripped.split(":", 1)[0]
+                    return _KINDS.get(key, "pack") if line[:1] not in " \t-" else "pack"
     except OSError:
         pass
     return "pack"
