@@ -222,8 +222,10 @@ class _Builder:
         self.errors.append(InputError(message, self.doc.locate(where), hint))
 
     def resolve(self, text: str) -> str:
+        """A path named in the scenario, relative to the scenario's folder, made absolute so
+        that a replication finds it from any working folder (another process, a worker)."""
         candidate = Path(text)
-        return os.fspath(candidate if candidate.is_absolute() else self.folder / candidate)
+        return os.path.abspath(candidate if candidate.is_absolute() else self.folder / candidate)
 
     def build(self) -> Scenario:
         data = self.doc.data
