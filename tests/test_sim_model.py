@@ -238,3 +238,43 @@ def test_order_desk_opening_hours_known_answers():
     ]
     # open 10 hours on each of the 8 weekdays of the 10 days (Monday to Wednesday a week later)
     assert desk.open_minutes() == 8 * 600
+
+
+def test_a_region_with_a_travel_matrix_runs_from_the_office(tmp_path):
+    """Two stores 10 and 20 minutes from the office, 15 minutes apart; every problem reported:
+    the supervisor starts from the office (the matrix's last row) and fixes them."""
+    text = f"""\
+scenario: {{id: tiny, horizon_days: 30, replications: 1, seed: 1}}
+packs:
+  value_chain: {DATA / 'value_chain_test.yaml'}
+region:
+  stores:
+    - {{id: S1, tier: A}}
+    - {{id: S2, tier: B}}
+  travel:
+    matrix:
+      - [0, 15, 10]
+      - [15, 0, 20]
+      - [10, 20, 0]
+kpis:
+  A: {{traffic_per_day: 100, conversion: 0.2, ticket: 100}}
+  B: {{traffic_per_day: 100, conversion: 0.2, ticket: 100}}
+  C: {{traffic_per_day: 100, conversion: 0.2, ticket: 100}}
+problems:
+  - {{step: promotion, rate_per_year: 60, severity: {{low: 0.5, high: 0.5}},
+     erodes: {{traffic: 0.2}}, reported_share: 1, fixed_by: [VC_TRAFFIC],
+     fix_probability: 1, recovery_days: 0}}
+team:
+  supervisors: {{count: 1, visit_minutes: 30}}
+policies:
+  reactive: {{requests: fcfs}}
+"""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(text, encoding="utf-8")
+    scenario = load_scenario(path)
+    rep = simulation.run_replication(scenario, "reactive", 1, 0)
+    assert rep.metric("problems") > 3
+    assert rep.metric("problems_fixed_share") > 0.5
+    visits = rep.metric("visits_per_day.supervisor")
+    assert 0 < visits <= 2
+    assert 0 < rep.metric("travel_share.supervisor") < 1
