@@ -278,3 +278,29 @@ policies:
     visits = rep.metric("visits_per_day.supervisor")
     assert 0 < visits <= 2
     assert 0 < rep.metric("travel_share.supervisor") < 1
+
+
+def test_cases_without_decisions_move_exactly_as_with_them():
+    """decisions=False (the simulation with the trail off) skips only the decision records."""
+    import random
+
+    flow = load_pack(ROOT / "rules" / "order_fulfilment.yaml").workflow
+    names = ["stock_ok", "inbound_arrived", "mergeable", "has_remarks", "remarks_applied",
+             "special", "special_marked", "verified", "needs_installation", "cancelled"]
+    pick = random.Random(8)
+    moved = blocked = 0
+    for i in range(300):
+        attributes = {n: pick.choice([True, False, None]) for n in names}
+        full = start_case(flow, i, attributes)
+        lean = start_case(flow, i, attributes, decisions=False)
+        for step in range(12):
+            update = {n: pick.choice([True, False]) for n in pick.sample(names, 2)}
+            a = full.advance(float(step), dict(update))
+            b = lean.advance(float(step), dict(update))
+            assert (a.status, a.source, a.target, a.transition) == \
+                (b.status, b.source, b.target, b.transition)
+            assert b.decisions == ()
+            moved += a.status == "moved"
+            blocked += a.status == "blocked"
+        assert full.history == lean.history
+    assert moved > 500 and blocked > 100  # both kinds of step were compared
