@@ -304,3 +304,28 @@ def test_cases_without_decisions_move_exactly_as_with_them():
             blocked += a.status == "blocked"
         assert full.history == lean.history
     assert moved > 500 and blocked > 100  # both kinds of step were compared
+
+
+def test_simulated_decisions_leave_the_trail_records_of_a_real_run(tmp_path):
+    """The same fact through `storeops run`'s path (api.evaluate) and through a visit's
+    Decider gives the same trail records, but for the clock."""
+    from storeops.engine.api import evaluate
+
+    pack_path = DATA / "value_chain_test.yaml"
+    fact = {"store": "S1", "tier": "A", "period": "2026-02", "sales": 1000.0,
+            "transactions": 10, "open_days": 30, "promo_days": 2, "sales_mom": -0.1,
+            "sales_yoy": -0.1, "transactions_mom": -0.1, "transactions_yoy": -0.1,
+            "ticket_mom": -0.06, "ticket_yoy": -0.06}
+    with open_trail(tmp_path / "real.jsonl") as trail:
+        evaluate(load_pack(pack_path), [fact], trail=trail, engine="row")
+    with open_trail(tmp_path / "sim.jsonl", clock="sim") as trail:
+        decider = Decider(str(pack_path), trail)
+        chosen = decider.decide(decider.fact(fact), 1234.5)
+    real = list(read_trail(tmp_path / "real.jsonl"))
+    simulated = list(read_trail(tmp_path / "sim.jsonl"))
+    assert [r["rule_id"] for r in real] == ["D2"]  # ticket down: D1 needs ticket_yoy > drop
+    assert chosen == [("VC_TICKET", 1.0)]
+    assert simulated[0]["ts"] == 1234.5
+    for record in (*real, *simulated):
+        record.pop("ts")
+    assert simulated == real
