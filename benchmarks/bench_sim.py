@@ -32,81 +32,116 @@ SEED = 1
 
 
 def plain_order_desk(horizon_days: float, rate_per_day: float, staff: dict[str, int],
-                     attributes: dict[str, float], p_verified: float) -> int:
-    """The baseline's order desk by hand: same states, durations, checks and staff."""
+                     attributes: dict[str, float], p_verified: float,
+                     warmup_days: float = 0.0) -> dict[int, tuple[float, float]]:
+    """The baseline's order desk by hand: same states, durations, checks and staff, and the
+    same measurements (time per state, queue waits, busy time, backlog, lead times). Returns
+    {order number: (arrival, end)} of the orders finished before the horizon."""
     env = simpy.Environment()
     horizon = horizon_days * 1440.0
+    warmup = warmup_days * 1440.0
     arrivals = stream(SEED, 0, "orders")
     draws = stream(SEED, 0, "orders/attributes")
     rng = {s: stream(SEED, 0, f"service/{s}") for s in (
         "confirm", "waiting_for_stock", "waiting_for_inbound", "pick", "verify", "pack",
         "deliver", "installing")}
     staff_res = {role: simpy.Resource(env, n) for role, n in staff.items() if n}
+    in_state: dict[str, list[float]] = {}
+    queued: dict[str, list[float]] = {}
+    busy = dict.fromkeys(staff_res, 0.0)
+    backlog = {"n": 0, "area": 0.0, "last": warmup}
+    finished: dict[int, tuple[float, float]] = {}
+
+    def count(delta):
+        if env.now > warmup:
+            backlog["area"] += backlog["n"] * (env.now - max(backlog["last"], warmup))
+            backlog["last"] = env.now
+        backlog["n"] += delta
 
     def lognormal(state, mean, sd):
         sigma = math.sqrt(math.log(1 + sd * sd / (mean * mean)))
         return rng[state].lognormal(math.log(mean) - sigma * sigma / 2, sigma)
 
-    def work(role, minutes):
+    def note(state, entered, started, counted):
+        if counted:
+            in_state.setdefault(state, []).append(env.now - entered)
+            queued.setdefault(state, []).append(started - entered)
+
+    def work(state, role, minutes, counted):
+        entered = env.now
         with staff_res[role].request() as request:
             yield request
-            yield env.timeout(minutes() if callable(minutes) else minutes)
+            started = env.now
+            spent = minutes() if callable(minutes) else minutes
+            yield env.timeout(spent)
+        if counted:
+            busy[role] += spent
+        note(state, entered, started, counted)
+
+    def wait(state, minutes, counted):
+        entered = env.now
+        yield env.timeout(minutes)
+        note(state, entered, entered, counted)
 
     def draw(p):
         return True if p >= 1 else (False if p <= 0 else bool(draws.random() < p))
 
-    done = [0]
-
-    def order():
+    def order(i):
+        arrived = env.now
+        counted = arrived >= warmup
+        count(+1)
         a = {name: draw(p) for name, p in attributes.items()}
-        yield from work("customer_service", 5.0)  # register
+        yield from work("register", "customer_service", 5.0, counted)
         while True:  # confirm: the five checks, in the pack's order
-            yield from work("customer_service", lambda: lognormal("confirm", 10, 5))
-            if a.get("cancelled"):
-                done[0] += 1
-                return
+            yield from work("confirm", "customer_service", lambda: lognormal("confirm", 10, 5),
+                            counted)
+            if a.get("cancelled") or (a.get("stock_ok") and a.get("inbound_arrived")
+                                      and a.get("mergeable")):
+                break
             if not a.get("stock_ok"):
-                yield env.timeout(lognormal("waiting_for_stock", 1440, 720))
+                yield from wait("waiting_for_stock",
+                                lognormal("waiting_for_stock", 1440, 720), counted)
                 a["stock_ok"] = True
                 continue
             if not a.get("inbound_arrived"):
-                yield env.timeout(lognormal("waiting_for_inbound", 2880, 1440))
+                yield from wait("waiting_for_inbound",
+                                lognormal("waiting_for_inbound", 2880, 1440), counted)
                 a["inbound_arrived"] = True
                 continue
-            if a.get("mergeable"):
-                done[0] += 1
-                return
             if a.get("has_remarks") and not a.get("remarks_applied"):
-                yield from work("customer_service", 10.0)
+                yield from work("amending", "customer_service", 10.0, counted)
                 a["remarks_applied"] = True
                 continue
             if a.get("special") and not a.get("special_marked"):
-                yield from work("customer_service", 2.0)
+                yield from work("marking_special", "customer_service", 2.0, counted)
                 a["special_marked"] = True
                 continue
+            yield from work("print", "customer_service", 3.0, counted)
+            while True:
+                yield from work("pick", "picker", lambda: lognormal("pick", 20, 10), counted)
+                yield from work("verify", "checker", lambda: lognormal("verify", 5, 2), counted)
+                if draw(p_verified):
+                    break
+            yield from work("pack", "packer", lambda: lognormal("pack", 15, 8), counted)
+            yield from wait("deliver", lognormal("deliver", 240, 120), counted)
+            if a.get("needs_installation"):
+                yield from wait("installing", lognormal("installing", 120, 60), counted)
             break
-        yield from work("customer_service", 3.0)  # print
-        while True:
-            yield from work("picker", lambda: lognormal("pick", 20, 10))
-            yield from work("checker", lambda: lognormal("verify", 5, 2))
-            if draw(p_verified):
-                break
-        yield from work("packer", lambda: lognormal("pack", 15, 8))
-        yield env.timeout(lognormal("deliver", 240, 120))
-        if a.get("needs_installation"):
-            yield env.timeout(lognormal("installing", 120, 60))
-        done[0] += 1
+        count(-1)
+        finished[i] = (arrived, env.now)
 
     def source():
+        i = 0
         while True:
             yield env.timeout(arrivals.exponential(1440.0 / rate_per_day))
             if env.now >= horizon:
                 return
-            env.process(order())
+            i += 1
+            env.process(order(i))
 
     env.process(source())
     env.run(until=horizon)
-    return done[0]
+    return finished
 
 
 def best(repeat: int, fn) -> float:

@@ -200,6 +200,126 @@ def write_csv_atomically(path: Path, header: Sequence[str], rows: Iterable[Row])
         raise
 
 
+# -- customer management (rules/customers.yaml, crm_scorecard.yaml, sales_funnel.yaml) ---------
+# A store's customer base, its CRM self-assessment and its monthly sales funnel. Invented by us
+# like everything here; each draws from its own stream (SEED + 2, + 3) so the files above stay
+# as they are.
+
+CUSTOMER_BASE_FILES = {
+    "customers.csv": ("customer_id", "city", "registered"),
+    "orders.csv": ("order_id", "customer_id", "status", "purchased_at"),
+    "payments.csv": ("order_id", "method", "amount"),
+    "reviews.csv": ("review_id", "order_id", "score", "created_at", "answered_at"),
+}
+BASE_START = dt.datetime(2025, 1, 1, 9, 0, 0)
+BASE_DAYS = 669  # up to 2026-10-31
+CITIES = ("Harbin", "Daqing", "Qiqihar", "Mudanjiang")
+# How many orders a customer places: most buy once, a few come back often (our assumption).
+ORDER_COUNTS = ((1, 60), (2, 20), (3, 9), (4, 5), (5, 3), (8, 2), (0, 1))
+SCORES = ((5, 55), (4, 20), (3, 9), (2, 5), (1, 11))  # close to Olist's mix
+
+
+def _weighted(rng: random.Random, pairs: Sequence[tuple]) -> object:
+    values, weights = zip(*pairs, strict=True)
+    return rng.choices(values, weights)[0]
+
+
+def customer_base(customers: int = 300, seed: int = SEED + 2) -> dict[str, list[Row]]:
+    """Customers, orders, payments and reviews of one store, two years up to October 2026.
+
+    About 1 customer in 100 never bought (a registration only), 3% of orders are cancelled,
+    one order in ten is paid in two parts, four orders in five get a review; a review is sent
+    7-14 days after the purchase (at midnight) and answered after an exponential time with a
+    mean of 40 hours, so that some answers miss a 48-hour target.
+    """
+    rng = random.Random(seed)
+    rows: dict[str, list[Row]] = {name: [] for name in CUSTOMER_BASE_FILES}
+    order_no = review_no = 0
+    for c in range(1, customers + 1):
+        customer = f"S{c:04d}"
+        first = rng.randrange(BASE_DAYS)
+        registered = (BASE_START + dt.timedelta(days=first)).date().isoformat()
+        rows["customers.csv"].append((customer, rng.choice(CITIES), registered))
+        count = _weighted(rng, ORDER_COUNTS)
+        days = sorted([first] + [rng.randrange(first, BASE_DAYS) for _ in range(count - 1)])
+        for day in days[:count]:
+            order_no += 1
+            order = f"O{order_no:05d}"
+            at = BASE_START + dt.timedelta(days=day, minutes=rng.randrange(11 * 60))
+            status = "cancelled" if rng.random() < 0.03 else "delivered"
+            rows["orders.csv"].append((order, customer, status, at.strftime("%Y-%m-%d %H:%M:%S")))
+            amount = round(rng.lognormvariate(5.0, 0.8), 2)
+            if rng.random() < 0.1:
+                part = round(amount * 0.4, 2)
+                rows["payments.csv"].append((order, "voucher", f"{part:.2f}"))
+                rows["payments.csv"].append((order, "card", f"{amount - part:.2f}"))
+            else:
+                rows["payments.csv"].append((order, rng.choice(("card", "cash")), f"{amount:.2f}"))
+            if rng.random() < 0.8:
+                review_no += 1
+                created = dt.datetime.combine(at.date(), dt.time()) + \
+                    dt.timedelta(days=rng.randint(7, 14))
+                answered = created + dt.timedelta(seconds=round(rng.expovariate(1 / 40) * 3600)
+                                                  + 3600)
+                rows["reviews.csv"].append((
+                    f"V{review_no:05d}", order, _weighted(rng, SCORES),
+                    created.strftime("%Y-%m-%d %H:%M:%S"),
+                    answered.strftime("%Y-%m-%d %H:%M:%S")))
+    return rows
+
+
+SCORECARD_DIMENSIONS = ("layout_display", "roles", "customer_data", "segmentation",
+                        "sales_process", "service_process", "consultative_selling",
+                        "key_accounts", "store_campaigns", "training", "kpis")
+# Three stores rate themselves. "Centre" is the seed's own assessment read as numbers (no
+# segmentation, almost no key-customer management: 1; follow-up calls not joined up: 2); the
+# other two are invented.
+SCORECARDS = (
+    ("Centre", 3, 3, 2, 1, 3, 2, 2, 1, 2, 3, 2),
+    ("North", 4, 4, 3, 2, 4, 3, 3, 2, 3, 4, 3),
+    ("Harbour", 5, 4, 4, 4, 4, 4, 5, 3, 4, 4, 4),
+)
+
+FUNNEL_STAGES = ("greet", "needs", "recommend", "trial", "close", "handover", "follow_up",
+                 "prospects")
+FUNNEL_MONTHS = ("2026-05", "2026-06", "2026-07", "2026-08", "2026-09", "2026-10")
+# Typical conversion of each step from the one it converts from (follow_up from handover,
+# prospects from trial), our assumption.
+FUNNEL_RATES = {"needs": 0.70, "recommend": 0.80, "trial": 0.60, "close": 0.50,
+                "handover": 0.97, "follow_up": 0.60, "prospects": 0.50}
+FUNNEL_BASE = {"needs": "greet", "recommend": "needs", "trial": "recommend", "close": "trial",
+               "handover": "close", "follow_up": "handover", "prospects": "trial"}
+# October 2026 carries two problems for the rules to find: Centre closes far less (x 0.65),
+# North's traffic falls by a quarter. Every other move stays within +-4%.
+FUNNEL_SHOCKS = {("Centre", "2026-10", "close"): 0.65, ("North", "2026-10", "greet"): 0.75}
+
+
+def sales_funnel(seed: int = SEED + 3) -> list[Row]:
+    rng = random.Random(seed)
+    rows: list[Row] = []
+    for store, traffic in (("Centre", 620), ("North", 480)):
+        for month in FUNNEL_MONTHS:
+            counts: dict[str, int] = {}
+            shock = FUNNEL_SHOCKS.get((store, month, "greet"), 1.0)
+            counts["greet"] = round(traffic * rng.uniform(0.98, 1.02) * shock)
+            for stage in FUNNEL_STAGES[1:]:
+                rate = FUNNEL_RATES[stage] * rng.uniform(0.98, 1.02)
+                rate *= FUNNEL_SHOCKS.get((store, month, stage), 1.0)
+                counts[stage] = min(round(counts[FUNNEL_BASE[stage]] * rate),
+                                    counts[FUNNEL_BASE[stage]])
+            rows.append((store, month, *(counts[s] for s in FUNNEL_STAGES)))
+    return rows
+
+
+def write_customer_samples(folder: Path = HERE) -> None:
+    for name, rows in customer_base().items():
+        write_csv_atomically(folder / "customers" / name, CUSTOMER_BASE_FILES[name], rows)
+    write_csv_atomically(folder / "crm_scorecard.csv", ("store", *SCORECARD_DIMENSIONS),
+                         SCORECARDS)
+    write_csv_atomically(folder / "sales_funnel.csv", ("store", "month", *FUNNEL_STAGES),
+                         sales_funnel())
+
+
 def _row_count(text: str) -> int:
     value = int(text)
     # Distinct triples must exist in plenty, or draw_visits would loop for ever.
@@ -232,6 +352,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=100,
         help="rows in the indicator sample (default: %(default)s)",
     )
+    parser.add_argument(
+        "--no-customer-samples",
+        dest="customer_samples",
+        action="store_false",
+        help="do not rewrite customers/, crm_scorecard.csv and sales_funnel.csv",
+    )
     args = parser.parse_args(argv)
     write_csv_atomically(args.out, NEEDS_HEADER, needs_log(args.rows))
     write_csv_atomically(
@@ -241,6 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(f"wrote {args.rows} rows to {args.out}")
     print(f"wrote {args.indicator_rows} rows to {args.indicators_out}")
+    if args.customer_samples:
+        write_customer_samples()
+        print(f"wrote customers/, crm_scorecard.csv and sales_funnel.csv under {HERE}")
     return 0
 
 

@@ -59,7 +59,7 @@ def validate(paths: tuple[str, ...]) -> None:
     worth a look but not errors (gaps in a DMN table, rows a FIRST table
     shadows) print as FILE:LINE:COL: warning: message and keep exit code 0.
     """
-    from .engine import adapters, packs, yamlsafe
+    from .engine import packs, yamlsafe
     from .engine.files import display_path
 
     files = packs.find_packs(paths)
@@ -69,9 +69,9 @@ def validate(paths: tuple[str, ...]) -> None:
     for file in files:
         try:
             kind = _yaml_kind(file)
-            if kind == "mapping":
-                adapters.load_mapping(file)
-                click.echo(f"{display_path(file)}: ok (mapping)")
+            if kind != "pack":
+                _validate_other(kind, file)
+                click.echo(f"{display_path(file)}: ok ({kind})")
                 continue
             pack = packs.load_pack(file)
             rules = sum(len(t.rules) for t in pack.tables)
@@ -87,14 +87,44 @@ def validate(paths: tuple[str, ...]) -> None:
         raise ErrorList(errors)
 
 
+# The first key of a YAML file says what it is; everything else is read as a pack.
+_KINDS = {"mapping": "mapping", "replay": "replay mapping", "customers": "customer mapping",
+          "team": "team", "scenario": "scenario"}
+
+
+def _validate_other(kind: str, file: Path) -> None:
+    """Load a mapping, team or scenario file the way the command that uses it does."""
+    if kind == "mapping":
+        from .engine import adapters
+
+        adapters.load_mapping(file)
+    elif kind == "replay mapping":
+        from .engine import replay as replay_module
+
+        replay_module.load_mapping(file)
+    elif kind == "customer mapping":
+        from .engine import customer_base
+
+        customer_base.load_mapping(file)
+    elif kind == "team":
+        from .engine import planning
+
+        planning.load_team(file)
+    elif kind == "scenario":
+        from .engine import scenario
+
+        scenario.load_scenario(file)
+
+
 def _yaml_kind(path: Path) -> str:
-    """Mapping files start with 'mapping:'; everything else is read as a pack."""
+    """What a YAML file is, by its first key (see _KINDS); packs start with 'pack:'."""
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 stripped = line.strip()
                 if stripped and not stripped.startswith("#"):
-                    return "mapping" if stripped.startswith("mapping:") else "pack"
+                    key = stripped.split(":", 1)[0]
+                    return _KINDS.get(key, "pack") if line[:1] not in " \t-" else "pack"
     except OSError:
         pass
     return "pack"
@@ -506,6 +536,92 @@ def _fmt(value: float) -> str:
     if abs(value) >= 1000:
         return f"{value:,.0f}"
     return f"{value:.3g}"
+
+
+@cli.command()
+@click.option("--pack", "pack_paths", multiple=True, required=True, type=click.Path(),
+              help="The value-chain pack (a region pack extends its base).")
+@click.option("--input", "input_path", required=True, type=click.Path(),
+              help="Store sales: CSV (optionally .gz) or Parquet.")
+@click.option("--mapping", "mapping_path", type=click.Path(),
+              help="Column mapping file for the input.")
+@click.option("--team", "team_path", required=True, type=click.Path(dir_okay=False),
+              help="Team file: supervisors, areas, hours, travel (docs/planning.md).")
+@click.option("--month", required=True, metavar="YYYY-MM",
+              help="The month to plan; the month before it is analysed.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Output folder (month_plan.csv, week_schedule.csv, unserved.csv, trail).")
+@click.option("--trail", "trail_path", type=click.Path(dir_okay=False),
+              help="Trail file: .sqlite (default DIR/trail.sqlite) or .jsonl.")
+@click.option("--bad-rows", type=click.Choice(["stop", "skip"]), default="stop",
+              show_default=True, help="stop: refuse input with a bad row; skip: leave it out.")
+def plan(pack_paths, input_path, mapping_path, team_path, month, out_dir, trail_path,
+         bad_rows) -> None:
+    """Plan a month's store visits within a team: month plan, week schedules, unserved.
+
+    Analyses the month before --month with the value-chain pack, then writes
+    DIR/month_plan.csv (targets, focus, visits and content per store),
+    DIR/week_schedule.csv (visits per supervisor and day, with the trail ids of the actions)
+    and DIR/unserved.csv (every visit or action that did not fit, and why).
+    """
+    from .engine import packs as packs_module
+    from .engine import valuechain
+    from .engine.progress import TerminalProgress
+
+    loaded = packs_module.load_packs(pack_paths)
+    progress = TerminalProgress()
+    try:
+        result, files = valuechain.plan_files(
+            loaded, input_path, out_dir, team=team_path, month=month, mapping=mapping_path,
+            trail=trail_path or str(Path(out_dir) / "trail.sqlite"),
+            command=" ".join(["storeops", *sys.argv[1:]]), progress=progress,
+            bad_rows=bad_rows)
+    finally:
+        progress.close()
+    for line in result.summary():
+        click.echo(line)
+    for name in files:
+        click.echo(f"wrote {name}")
+
+
+@cli.command("evaluate")
+@click.option("--pack", "pack_paths", multiple=True, required=True, type=click.Path(),
+              help="The value-chain pack the plan was made with.")
+@click.option("--input", "input_path", required=True, type=click.Path(),
+              help="Store sales covering the visited month and the month before.")
+@click.option("--mapping", "mapping_path", type=click.Path(),
+              help="Column mapping file for the input.")
+@click.option("--visits", "visits_path", required=True, type=click.Path(dir_okay=False),
+              help="Visit log CSV: store[,date] (a week_schedule.csv works).")
+@click.option("--month", required=True, metavar="YYYY-MM", help="The month of the visits.")
+@click.option("--kpi", default="sales_yoy", show_default=True,
+              help="The KPI whose change judges the visits.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Output folder (evaluation.csv).")
+def evaluate_command(pack_paths, input_path, mapping_path, visits_path, month, kpi,
+                     out_dir) -> None:
+    """Judge a month's visits by difference in differences against unvisited flagged stores.
+
+    Per tier: the KPI change of visited flagged stores minus that of unvisited flagged
+    stores, with a 95% Welch interval; and the plain warning that flagged stores regress
+    to the mean without any visit. Writes DIR/evaluation.csv.
+    """
+    from .engine import packs as packs_module
+    from .engine import valuechain
+    from .engine.progress import TerminalProgress
+
+    loaded = packs_module.load_packs(pack_paths)
+    progress = TerminalProgress()
+    try:
+        evaluation, files = valuechain.evaluate_files(
+            loaded, input_path, out_dir, visits=visits_path, month=month,
+            mapping=mapping_path, kpi=kpi, progress=progress)
+    finally:
+        progress.close()
+    for line in evaluation.lines:
+        click.echo(line)
+    for name in files:
+        click.echo(f"wrote {name}")
 
 
 def _need_file(path: str) -> None:

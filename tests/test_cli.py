@@ -283,3 +283,18 @@ def test_trace_to_a_file(demo, tmp_path):
     rows = read_rows(target)
     assert result.stderr == f"wrote {len(rows):,} records to {target}\n"
     assert rows and {r["rule_id"] for r in rows} == {"N19"}
+
+
+def test_validate_knows_mappings_teams_and_packs_by_their_first_key(tmp_path):
+    result = invoke("validate", ROOT / "mappings", ROOT / "teams")
+    assert result.exit_code == 0, result.output
+    assert "olist_orders.yaml: ok (replay mapping)" in result.stdout
+    assert "olist_customers.yaml: ok (customer mapping)" in result.stdout
+    assert "rossmann_daily.yaml: ok (mapping)" in result.stdout
+    assert "sample_team.yaml: ok (team)" in result.stdout
+    bad = tmp_path / "team.yaml"
+    bad.write_text((ROOT / "teams" / "sample_team.yaml").read_text(encoding="utf-8")
+                   .replace("visit_minutes: 75", "visit_minutes: -5"), encoding="utf-8")
+    result = invoke("validate", bad)
+    assert result.exit_code == 2
+    assert "team.yaml:11:18: team.visit_minutes" in result.stderr

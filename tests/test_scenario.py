@@ -185,3 +185,20 @@ def test_order_desk_closing_before_it_opens(tmp_path):
         "    open: {from_hour: 18, to_hour: 8}\n    staff: {customer_service: 2,")
     assert message == (f"{path}:{where(text, 'from_hour: 18', '18')}: team.order_desk.open: "
                        "from_hour (18) must be before to_hour (8)")
+
+
+def test_policy_takes_tier_priorities_and_visit_frequency_from_the_pack():
+    baseline = load_scenario(ROOT / "scenarios" / "baseline.yaml")
+    cycle = baseline.policy("cycle_135")
+    # rules/value_chain.yaml, tiers.levels: priority 3/2/1, depth.visits_per_month 4/2/1
+    assert cycle.tier_weight == (3.0, 2.0, 1.0)
+    assert cycle.visits_per_month == (4.0, 2.0, 1.0)
+
+
+def test_pack_values_need_a_value_chain_section(tmp_path):
+    message, text, path = load_variant(
+        tmp_path, "cycle: {visits_per_month: {A: 4, B: 2, C: 1}, urgent_share: 0.4}",
+        "cycle: {visits_per_month: pack, urgent_share: 0.4}")
+    assert message == (f"{path}:{where(text, 'visits_per_month: pack', 'pack')}: "
+                       "policies.cycle_135.cycle.visits_per_month: 'pack' needs a value-chain "
+                       "pack with a value_chain section (tiers.levels)")

@@ -84,6 +84,10 @@ def test_store_month_facts_by_hand(tmp_path, pack):
     assert months.loc["B@2025-01", "size_pct"] == 0.5
     weeks = analysis.weeks.set_index("store_period")
     assert weeks.loc["A@2024-W01", "sales"] == 400  # 2024-01-01 is a Monday
+    # the pack's KPI formulas ride along: average ticket, promo share, sales per open day
+    assert weeks.loc["A@2024-W01", "avg_ticket"] == pytest.approx(400 / 30)
+    assert weeks.loc["A@2024-W01", "promo_share"] == pytest.approx(1 / 2)
+    assert weeks.loc["A@2024-W01", "sales_per_day"] == pytest.approx(200)
 
 
 def test_weekly_file_of_another_retailer_needs_only_a_mapping(pack):
@@ -326,3 +330,72 @@ def test_run_twice_gives_the_same_plan(tmp_path):
         assert result.exit_code == 0, result.output
     for name in ("tiers.csv", "kpi_months.csv", "actions.csv"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+# -- plan and evaluate ------------------------------------------------------------------------
+
+TEAM = ROOT / "teams" / "sample_team.yaml"
+
+
+def test_plan_writes_month_plan_schedule_and_unserved(tmp_path):
+    out = tmp_path / "plan"
+    result = invoke("plan", "--pack", PACK, "--input", DAILY, "--mapping", DAILY_MAP,
+                    "--team", TEAM, "--month", "2026-06", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("2026-06: 30 store(s): ")
+    month_plan = pd.read_csv(out / "month_plan.csv")
+    schedule = pd.read_csv(out / "week_schedule.csv")
+    unserved = pd.read_csv(out / "unserved.csv")
+    assert len(month_plan) == 30
+    # every required visit is scheduled or listed as unserved, never dropped
+    required = int(month_plan["visits_required"].sum())
+    assert len(schedule) + int((unserved["kind"] == "visit").sum()) == required
+    # the problem store S18 (sales halved) is a focus store with a rectification on a visit
+    s18 = month_plan.set_index("store").loc["S18"]
+    assert bool(s18["focus"]) and s18["severity"] == 3
+    assert "RECTIFY" in ";".join(schedule.loc[schedule["store"] == "S18", "actions"].dropna())
+    # key stores (tier A) are visited every month, with or without a finding
+    a_stores = month_plan[month_plan["tier"] == "A"]
+    assert (a_stores["visits_required"] == 4).all()
+    # every action id on a visit leads back to its rule in the trail
+    action_id = schedule["action_ids"].dropna().iloc[0].split(";")[0]
+    explained = invoke("explain", "--trail", out / "trail.sqlite", action_id)
+    assert explained.exit_code == 0 and "rules/value_chain.yaml:" in explained.stdout
+
+
+def test_plan_refuses_a_bad_team_before_reading_the_data(tmp_path):
+    team = write(tmp_path, TEAM.read_text(encoding="utf-8").replace("hours_per_day: 8",
+                                                                     "hours_per_day: -8"),
+                 "team.yaml")
+    result = invoke("plan", "--pack", PACK, "--input", tmp_path / "missing.csv",
+                    "--team", team, "--month", "2026-06", "--out", tmp_path / "o")
+    assert result.exit_code == 2
+    assert "team.yaml:8:18: team.hours_per_day: expected a number > 0, got -8" in result.stderr
+
+
+def test_plan_names_a_month_the_data_cannot_analyse(tmp_path):
+    result = invoke("plan", "--pack", PACK, "--input", DAILY, "--mapping", DAILY_MAP,
+                    "--team", TEAM, "--month", "2026-09", "--out", tmp_path / "o")
+    assert result.exit_code == 2
+    assert "--month 2026-09 is planned from the analysis of 2026-08, but the data has no " \
+        "2026-08 (last month: 2026-06)" in result.stderr
+
+
+def test_plan_needs_a_value_chain_pack(tmp_path):
+    result = invoke("plan", "--pack", ROOT / "rules" / "kzb.yaml", "--input", DAILY,
+                    "--team", TEAM, "--month", "2026-06", "--out", tmp_path / "o")
+    assert result.exit_code == 2
+    assert "pack 'kzb' has no value_chain section to plan with" in result.stderr
+
+
+def test_evaluate_visits_of_a_planned_month(tmp_path):
+    plan = invoke("plan", "--pack", PACK, "--input", DAILY, "--mapping", DAILY_MAP,
+                  "--team", TEAM, "--month", "2026-05", "--out", tmp_path / "plan")
+    assert plan.exit_code == 0, plan.output
+    result = invoke("evaluate", "--pack", PACK, "--input", DAILY, "--mapping", DAILY_MAP,
+                    "--visits", tmp_path / "plan" / "week_schedule.csv", "--month", "2026-05",
+                    "--out", tmp_path / "eval")
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "eval" / "evaluation.csv")
+    assert set(table["tier"]) <= {"A", "B", "C"} and (table["kpi"] == "sales_yoy").all()
+    assert "regress to the mean" in result.stdout

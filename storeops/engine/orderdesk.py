@@ -223,7 +223,7 @@ class OrderDesk:
         for name, p in self.attributes:
             attributes[name] = _draw(rng, p)
         case = start_case(self.workflow, f"O{i}", attributes, self.trail, ts=arrival,
-                          keys=self.keys)
+                          keys=self.keys, decisions=False)
         if in_window:
             stats.arrivals += 1
         self._count(+1)

@@ -24,21 +24,30 @@ def silent(phase: str, done: int = 0, total: int = 0) -> None:
 
 
 class TerminalProgress:
-    """A one-line progress bar on a terminal; phase lines elsewhere."""
+    """A one-line progress bar on a terminal; phase lines elsewhere.
+
+    Phases named ``"job: detail"`` with a total share one bar, ``job``, and show their
+    detail after it, so a pipeline of steps reads as one bar moving through its steps.
+    """
 
     def __init__(self, stream: TextIO | None = None, *, width: int = 30,
                  interval: float = 0.1) -> None:
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.width, self.interval = width, interval
+        self.key: str | None = None
         self.phase: str | None = None
         self.started = self.last = 0.0
 
     def __call__(self, phase: str, done: int = 0, total: int = 0) -> None:
         now = time.monotonic()
-        if phase != self.phase:
+        key, _, detail = phase.partition(": ") if total > 0 else (phase, "", "")
+        if key != self.key:
             self._end_line()
-            self.phase, self.started, self.last = phase, now, 0.0
+            self.key, self.started, self.last = key, now, 0.0
+        if phase != self.phase:
+            self.phase = phase
+            self.last = 0.0
             if not self.tty:
                 print(phase + " ...", file=self.stream, flush=True)
         if not self.tty or total <= 0:
@@ -51,14 +60,15 @@ class TerminalProgress:
         bar = "#" * filled + "-" * (self.width - filled)
         elapsed = now - self.started
         eta = f" eta {elapsed / share - elapsed:4.0f}s" if 0 < share < 1 else ""
-        self.stream.write(f"\r{phase} [{bar}] {share:4.0%} {done:,}/{total:,}{eta}  ")
+        tail = f" {detail}" if detail else ""
+        self.stream.write(f"\r{key} [{bar}] {share:4.0%} {done:,}/{total:,}{eta}{tail}\033[K")
         self.stream.flush()
 
     def _end_line(self) -> None:
-        if self.tty and self.phase is not None:
+        if self.tty and self.key is not None:
             self.stream.write("\n")
             self.stream.flush()
 
     def close(self) -> None:
         self._end_line()
-        self.phase = None
+        self.key = self.phase = None

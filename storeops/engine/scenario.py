@@ -222,8 +222,10 @@ class _Builder:
         self.errors.append(InputError(message, self.doc.locate(where), hint))
 
     def resolve(self, text: str) -> str:
+        """A path named in the scenario, relative to the scenario's folder, made absolute so
+        that a replication finds it from any working folder (another process, a worker)."""
         candidate = Path(text)
-        return os.fspath(candidate if candidate.is_absolute() else self.folder / candidate)
+        return os.path.abspath(candidate if candidate.is_absolute() else self.folder / candidate)
 
     def build(self) -> Scenario:
         data = self.doc.data
@@ -253,7 +255,7 @@ class _Builder:
         needs = self.needs(needs_raw, packs.get("kzb"))
         self.work_without_staff(problems, needs, supervisors, managers)
         desk = self.order_desk(data.get("orders"), team.get("order_desk"), packs.get("orders"))
-        policies = self.policies(data["policies"])
+        policies = self.policies(data["policies"], packs.get("value_chain"))
         compare = tuple(data.get("compare", [p.name for p in policies]))
         names = [p.name for p in policies]
         for i, name in enumerate(compare):
@@ -587,12 +589,23 @@ class _Builder:
 
     # -- policies -----------------------------------------------------------------------------
 
-    def policies(self, raw: Mapping[str, Any]) -> tuple[Policy, ...]:
+    def policies(self, raw: Mapping[str, Any], value_chain) -> tuple[Policy, ...]:
         out = []
         for name, p in raw.items():
             priority = p.get("priority", {})
-            tier = priority.get("tier", {})
             cycle = p.get("cycle")
+            tier = priority.get("tier", {})
+            if tier == "pack":  # the value-chain pack's tier priorities
+                tier = self.from_pack(value_chain, "priority",
+                                      ("policies", name, "priority", "tier")) or {}
+            visits = None
+            if cycle:
+                per_month = cycle["visits_per_month"]
+                if per_month == "pack":  # the pack's support depth per tier
+                    per_month = self.from_pack(value_chain, "visits_per_month",
+                                               ("policies", name, "cycle", "visits_per_month"))
+                if per_month is not None:
+                    visits = tuple(float(per_month.get(t, 0.0)) for t in TIERS)
             out.append(Policy(
                 name=name, label=p.get("label", name), phase=p.get("phase"),
                 requests=p["requests"],
@@ -600,8 +613,7 @@ class _Builder:
                 severity_weight=float(priority.get("severity", 0.0)),
                 age_weight=float(priority.get("age_per_day", 0.0)),
                 need_weight=float(priority.get("need", 0.0)),
-                visits_per_month=tuple(float(cycle["visits_per_month"][t]) for t in TIERS)
-                if cycle else None,
+                visits_per_month=visits,
                 urgent_share=float(cycle.get("urgent_share", 0.3)) if cycle else 1.0,
                 diagnose=bool(p.get("diagnose", True)),
                 pack_width=bool(p.get("pack_width", False)),
@@ -609,6 +621,14 @@ class _Builder:
                 extra_visit_minutes=float(p.get("extra_visit_minutes", 0.0))))
         return tuple(out)
 
+    def from_pack(self, value_chain, key: str, where: tuple) -> dict[str, float] | None:
+        """A per-tier figure of the value-chain pack's tier levels (``pack`` in a policy)."""
+        section = value_chain[1].sections.get("value_chain") if value_chain else None
+        if section is None:
+            self.fail(f"{'.'.join(where)}: 'pack' needs a value-chain pack with a "
+                      "value_chain section (tiers.levels)", where)
+            return None
+        return {level.id: float(getattr(level, key)) for level in section.levels}
 
 def _territories(rows: list[dict[str, Any]], count: int, key: str) -> list[int]:
     """Territory of each store: as given, else sectors around the region's centre.

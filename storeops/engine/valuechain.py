@@ -20,7 +20,6 @@ as any other run. ``run_files`` is what ``storeops run`` does with such a pack.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -32,7 +31,7 @@ import pandas as pd
 
 from . import adapters, runner
 from .errors import ErrorList, InputError, Location, StoreopsError, did_you_mean
-from .expressions import Field
+from .expressions import Field, evaluate_columns
 from .files import atomic_path, output_dir
 from .packs import Label, Pack, SectionContext, _label
 from .progress import Progress, silent
@@ -44,6 +43,7 @@ COMPUTED = ("store_period", "store", "period", "tier", "sales", "transactions", 
             "sales_mom", "sales_yoy", "transactions_mom", "transactions_yoy", "ticket_mom",
             "ticket_yoy", "size_pct", "trend_12m", "sales_12m")
 REQUIRED_INPUT = ("store", "date", "sales")
+STEPS = 5  # progress: read, KPIs, tiers, steps, write (or plan)
 MAX_PROBLEMS = 20
 
 
@@ -227,7 +227,7 @@ def read_sales(pack: Pack, path: str | os.PathLike,
     if mapping.grain == "week":
         for name in ("open_days", "promo_days"):
             fields.setdefault(name, Field(name, "integer", None, name == "open_days"))
-    progress(f"reading {os.fspath(path)}")
+    progress(f"value chain: reading {os.fspath(path)}", 0, STEPS)
     table = adapters.read_facts(path, fields, None, mapping, skip_bad=skip_bad)
     frame = pd.DataFrame({name: _column(table, name) for name in fields})
     frame["store"] = frame["store"].astype(str)
@@ -306,7 +306,7 @@ def analyse(pack: Pack, path: str | os.PathLike,
                                         progress=progress)
     if frame.empty:
         raise InputError("no usable rows: every row was left out", Location(source, 1, 1))
-    progress("computing store-month and store-week KPIs")
+    progress("value chain: store-month and store-week KPIs", 1, STEPS)
     available = {name for name in frame.columns if not name.startswith("_")
                  and frame[name].notna().any()}
     months = _aggregate(frame, "M", mapping.grain)
@@ -314,7 +314,33 @@ def analyse(pack: Pack, path: str | os.PathLike,
     months = _with_changes(months, "M")
     weeks = _with_changes(weeks, "W")
     months = _with_size_and_trend(months)
+    weeks = _with_kpis(pack, weeks)
     return Analysis(months, weeks, skipped, available, source, mapping.grain)
+
+
+def _with_kpis(pack: Pack, frame: pd.DataFrame) -> pd.DataFrame:
+    """The pack's KPI formulas (average ticket, promo share...) as columns of a KPI frame.
+
+    Computed by the same compiled formulas the rules read; a KPI whose formula needs a
+    column the frame lacks (a month-on-month change on week facts) is left out.
+    """
+    usable = [name for name in pack.fields if name in frame.columns]
+    fields = {name: pack.fields[name] for name in usable}
+    facts = adapters.facts_from_dataframe(frame[usable], fields, None, source="<kpis>")
+    columns = dict(facts.columns)
+    out = frame.copy()
+    for kpi in pack.derived():
+        if not set(kpi.formula.fields) <= set(columns):
+            continue
+        values, nulls = evaluate_columns(kpi.formula, columns, facts.n)
+        columns[kpi.id] = (values, nulls)
+        series = pd.Series(values, index=out.index, dtype=object if values.dtype == object
+                           else values.dtype)
+        if nulls is not None:
+            series = series.astype(object if values.dtype == object else np.float64)
+            series[nulls] = None if values.dtype == object else np.nan
+        out[kpi.id] = series
+    return out
 
 
 def _column(table: adapters.FactTable, name: str) -> pd.Series:
@@ -407,6 +433,9 @@ def _aggregate(frame: pd.DataFrame, unit: str, grain: str) -> pd.DataFrame:
     else:
         out["promo_uplift"] = np.nan
     out = out.reset_index()
+    out["open_days"] = out["open_days"].astype(np.int64)
+    out["days"] = out["days"].astype(np.int64)
+    out["promo_days"] = out["promo_days"].astype("Int64")
     out["store_period"] = out["store"] + "@" + out["period"]
     return out
 
@@ -521,7 +550,7 @@ def evaluate(pack: Pack, analysis: Analysis, trail: Any, *, periods: Sequence[st
     months = analysis.months
     if periods is not None:
         months = months[months["period"].isin(list(periods))].reset_index(drop=True)
-    progress("classifying stores into tiers")
+    progress("value chain: classifying stores into tiers", 2, STEPS)
     facts = _facts(pack, months, tier=None)
     tables = runner.compile_packs([pack])
     tier_tables = [t for t in tables if t.table.id == chain.tier_table]
@@ -544,7 +573,7 @@ def evaluate(pack: Pack, analysis: Analysis, trail: Any, *, periods: Sequence[st
                          f"store-months (first: {missing[0]}); add a last row that always "
                          "matches", table.location)
     months = months.assign(tier=tier)
-    progress("checking the six value-chain steps")
+    progress("value chain: checking the six steps", 3, STEPS)
     facts = _facts(pack, months, tier=tier)
     tier_firings = len(fired)
     fired = runner.fire_columns(step_tables, facts)
@@ -556,7 +585,7 @@ def evaluate(pack: Pack, analysis: Analysis, trail: Any, *, periods: Sequence[st
         "size_pct": months["size_pct"], "trend_12m": months["trend_12m"],
         "sales_12m": months["sales_12m"], "rule": rule_ids, "decision_id": decision,
     })
-    filled = months.copy()
+    filled = _with_kpis(pack, months)
     for threshold in chain.thresholds:
         filled[threshold.name] = facts.column_list(threshold.name)
     support = data_support(pack, analysis.available)
@@ -668,8 +697,9 @@ def run_files(packs: Sequence[Pack], input_path: str | os.PathLike, out_dir: str
                        "path": pack.path}]}
     with open_trail(trail, command=command, clock="wall", meta=meta) as sink:
         result = evaluate(pack, analysis, sink, progress=progress)
-    progress("writing outputs")
+    progress("value chain: writing outputs", 4, STEPS)
     written = write_outputs(folder, analysis, result)
+    progress("value chain: done", STEPS, STEPS)
     if trail is not None:
         written.append(os.fspath(trail))
     report = summary_lines(pack, analysis, result)
@@ -727,5 +757,102 @@ def summary_lines(pack: Pack, analysis: Analysis, result: Evaluated) -> list[str
     return lines
 
 
-def replace_months(analysis: Analysis, months: pd.DataFrame) -> Analysis:
-    return dataclasses.replace(analysis, months=months)
+# -- planning and evaluation on top of the analysis (docs/planning.md) --------------------
+
+def the_value_chain_pack(packs: Sequence[Pack]) -> Pack:
+    """The one pack of a plan or evaluation; it must have a value_chain section."""
+    if len(packs) != 1:
+        raise InputError("plans and evaluations take one pack (a region pack extends its base)",
+                         Location(packs[-1].path, 1, 1))
+    if "value_chain" not in packs[0].sections:
+        raise InputError(f"pack '{packs[0].id}' has no value_chain section to plan with",
+                         Location(packs[0].path, 1, 1), "use rules/value_chain.yaml or a "
+                         "region pack that extends it")
+    return packs[0]
+
+
+def support_table(chain: ValueChain) -> pd.DataFrame:
+    """The pack's tier levels as planning's support table (width, breadth, depth, weight)."""
+    return pd.DataFrame([{
+        "tier": level.id, "supported": level.supported, "min_severity": level.min_severity,
+        "visits_per_month": level.visits_per_month, "weight": level.priority,
+        "judge_kpis": list(level.judge_kpis), "breadth": list(level.breadth),
+    } for level in chain.levels])
+
+
+def plan_files(packs: Sequence[Pack], input_path: str | os.PathLike,
+               out_dir: str | os.PathLike, *, team: str | os.PathLike, month: str,
+               mapping: str | os.PathLike | None = None,
+               trail: str | os.PathLike | None = None, command: str = "",
+               progress: Progress = silent, bad_rows: str = "stop"):
+    """Analyse the month before ``month``, plan ``month`` within the team, write the plan.
+
+    Writes month_plan.csv, week_schedule.csv, unserved.csv (planning.write_plan), the analysed
+    month's tiers and actions (write_outputs), and the trail whose action ids the week
+    schedule cites.
+    """
+    from . import planning
+    from .trail import open_trail
+
+    pack = the_value_chain_pack(packs)
+    crew = planning.load_team(team)           # a bad team file fails before the long analysis
+    analysed = planning.shift_month(month, -1)
+    column_mapping = adapters.load_mapping(mapping) if mapping else None
+    analysis = analyse(pack, input_path, column_mapping, skip_bad=bad_rows == "skip",
+                       progress=progress)
+    if analysed not in set(analysis.months["period"]):
+        last = analysis.months["period"].max()
+        raise InputError(f"--month {month} is planned from the analysis of {analysed}, but "
+                         f"the data has no {analysed} (last month: {last})",
+                         Location(analysis.source, 1, 1))
+    folder = output_dir(out_dir)
+    meta = {"input": os.fspath(input_path), "pipeline": "value_chain plan", "month": month,
+            "team": crew.path, "packs": [{"id": pack.id, "version": pack.version,
+                                          "sha256": pack.sha256, "path": pack.path}]}
+    with open_trail(trail, command=command, clock="wall", meta=meta) as sink:
+        result = evaluate(pack, analysis, sink, periods=[analysed], progress=progress)
+    progress(f"value chain: planning {month} for team {crew.id}", 4, STEPS)
+    actions = result.actions[result.actions["period"] == analysed]
+    plan = planning.plan_month(result.months, actions, support_table(section_of(pack)),
+                               crew, month)
+    written = [os.fspath(p) for p in planning.write_plan(plan, folder).values()]
+    written += write_outputs(folder, analysis, result)
+    progress("value chain: done", STEPS, STEPS)
+    if trail is not None:
+        written.append(os.fspath(trail))
+    return plan, tuple(written)
+
+
+def evaluate_files(packs: Sequence[Pack], input_path: str | os.PathLike,
+                   out_dir: str | os.PathLike, *, visits: str | os.PathLike, month: str,
+                   mapping: str | os.PathLike | None = None, kpi: str = "sales_yoy",
+                   progress: Progress = silent, bad_rows: str = "stop"):
+    """Evaluate the visits of ``month``: KPI change from the month before, DiD per tier.
+
+    Flagged stores are those with at least one support action in the month before (the
+    analysis the plan came from); no trail is written (nothing is decided here).
+    """
+    from . import planning
+    from .trail import open_trail
+
+    pack = the_value_chain_pack(packs)
+    analysed = planning.shift_month(month, -1)
+    log = planning.read_visit_log(visits, month=month)
+    column_mapping = adapters.load_mapping(mapping) if mapping else None
+    analysis = analyse(pack, input_path, column_mapping, skip_bad=bad_rows == "skip",
+                       progress=progress)
+    periods = set(analysis.months["period"])
+    for needed in (analysed, month):
+        if needed not in periods:
+            raise InputError(f"evaluating {month} needs the data of {analysed} and {month}; "
+                             f"the data has no {needed}", Location(analysis.source, 1, 1))
+    with open_trail(None) as sink:
+        result = evaluate(pack, analysis, sink, periods=[analysed, month], progress=progress)
+    months = result.months
+    before = months[months["period"] == analysed]
+    after = months[months["period"] == month]
+    flagged = result.actions.loc[result.actions["period"] == analysed, "store"].unique()
+    evaluation = planning.evaluate_visits(before, after, log, flagged, kpi=kpi)
+    path = planning.write_evaluation(evaluation, output_dir(out_dir))
+    return evaluation, (os.fspath(path),)
+

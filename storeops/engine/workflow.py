@@ -324,16 +324,21 @@ class Case:
     times. ``history`` lists ``(ts, state)`` from the start, one entry per move.
     """
 
-    __slots__ = ("_keys", "_trail", "attributes", "history", "id", "state", "workflow")
+    __slots__ = ("_decisions", "_keys", "_trail", "attributes", "history", "id", "state",
+                 "workflow")
 
     def __init__(self, workflow: Workflow, case_id: Any, attributes: Mapping[str, Any] | None,
-                 trail: Trail | None, ts: float, keys: Mapping[str, int] | None = None) -> None:
+                 trail: Trail | None, ts: float, keys: Mapping[str, int] | None = None,
+                 decisions: bool = True) -> None:
         self.workflow = workflow
         self.id = case_id
         self.state = workflow.start
         self.attributes: dict[str, Any] = dict(attributes or {})
         self.history: list[tuple[float, str]] = [(ts, workflow.start)]
         self._trail = trail
+        # without a trail, a caller that never reads Step.decisions (a simulation) may skip
+        # them: telling each untaken guard's false from null is most of advance's cost
+        self._decisions = decisions or trail is not None
         self._keys: dict[str, int] = {}
         if trail is not None:
             # a simulation starts thousands of cases on one trail: it registers once (keys)
@@ -355,6 +360,19 @@ class Case:
             return Step(self.id, ts, source, source, "done", None, ())
         facts = self.attributes
         matcher = workflow._matchers.get(source)
+        if not self._decisions:
+            hits = matcher(facts) if matcher is not None else [0]
+            if len(hits) > 1 and workflow.choice == "unique":
+                names = ", ".join(out[k].id for k in hits)
+                raise EvaluationError(f"case {self.id!r} in state '{source}': guards of "
+                                      f"{names} are all true, and the workflow's choice is "
+                                      "'unique'", out[hits[1]].location)
+            if not hits:
+                return Step(self.id, ts, source, source, "blocked", None, ())
+            transition = out[hits[0]]
+            self.state = transition.target
+            self.history.append((ts, transition.target))
+            return Step(self.id, ts, source, transition.target, "moved", transition.id, ())
         if matcher is None:  # one unconditional transition
             hits = [0]
             values: list[bool | None] = [True]
@@ -405,13 +423,14 @@ CaseRun = Case  # the name the issue uses
 
 def start_case(workflow: Workflow, case_id: Any, attributes: Mapping[str, Any] | None = None,
                trail: Trail | None = None, *, ts: float = 0.0,
-               keys: Mapping[str, int] | None = None) -> Case:
+               keys: Mapping[str, int] | None = None, decisions: bool = True) -> Case:
     """A new case at the workflow's start state; ``ts`` is simulation or event time.
 
     ``keys`` is what ``register(workflow, trail)`` returned for this trail: callers that start
     many cases on one trail pass it to skip registering the transitions for every case (the
-    records are the same either way)."""
-    return Case(workflow, case_id, attributes, trail, ts, keys)
+    records are the same either way). ``decisions=False`` (only without a trail) leaves
+    ``Step.decisions`` empty: the case moves exactly the same, faster."""
+    return Case(workflow, case_id, attributes, trail, ts, keys, decisions)
 
 
 def register(workflow: Workflow, trail: Trail) -> dict[str, int]:
