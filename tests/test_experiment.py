@@ -95,6 +95,22 @@ def test_schema_errors_and_unknown_policy(tmp_path):
     assert error_lines(path)[0].startswith(f"{display_path(path)}:3:")
 
 
+def test_visits_can_be_varied_only_for_a_policy_with_its_own_cycle(tmp_path):
+    path = write(tmp_path, BASE.replace("supervisors: [1, 2]", "supervisors: [1, 2]\n"
+                                        "  policy: [reactive]\n"
+                                        "  visits_per_month.A: [2, 4]"))
+    assert error_lines(path) == [f"{display_path(path)}:5:23: vary.visits_per_month.A: policy "
+                                 "'reactive' has no cycle, so its visits per month cannot be "
+                                 "set"]
+    path = write(tmp_path, BASE.replace("supervisors: [1, 2]", "supervisors: [1, 2]\n"
+                                        "  policy: [cycle_135]\n"
+                                        "  visits_per_month.A: [2, 6]"))
+    experiment = load_experiment(path)
+    visits = {p.key: experiment.scenarios[p.key].policy("cycle_135").visits_per_month
+              for p in experiment.points}
+    assert visits["supervisors=1,policy=cycle_135,visits_per_month.A=6"] == (6.0, 2.0, 1.0)
+
+
 def test_a_design_point_the_scenario_refuses_is_reported_before_running(tmp_path):
     path = write(tmp_path, BASE.replace("supervisors: [1, 2]", "order_desk.picker: [0, 1]"))
     lines = error_lines(path)

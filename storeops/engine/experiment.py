@@ -231,10 +231,15 @@ class _Checker:
         for name, _ in [*vary, *fixed.items()]:
             if name.startswith("visits_per_month."):
                 for p in policy_names:
+                    where = ("vary", name) if name in dict(vary) else ("fixed", name)
                     if p in sdata["policies"] and "cycle" not in sdata["policies"][p]:
-                        where = ("vary", name) if name in dict(vary) else ("fixed", name)
                         self.fail(f"{where[0]}.{name}: policy '{p}' has no cycle, so its visits "
                                   "per month cannot be set", where)
+                    elif p in sdata["policies"] and not isinstance(
+                            sdata["policies"][p]["cycle"].get("visits_per_month"), dict):
+                        self.fail(f"{where[0]}.{name}: policy '{p}' takes its visits per month "
+                                  "from the pack; give them per tier in the scenario to vary "
+                                  "them", where)
         search = head.get("search", "grid")
         counts = [name for name, _ in vary if is_count(name)]
         if search == "bisect" and not counts:
