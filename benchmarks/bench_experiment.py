@@ -85,9 +85,15 @@ def main() -> None:
     parser.add_argument("--replications", type=int, default=20)
     parser.add_argument("--skip", action="append", default=[],
                         choices=["local", "process", "dask", "sequential"])
+    parser.add_argument("--keep", metavar="DIR",
+                        help="work in DIR and keep it (journals, results) instead of a temp dir")
     args = parser.parse_args()
     workers = os.cpu_count() or 1
-    folder = Path(tempfile.mkdtemp(prefix="bench_experiment."))
+    if args.keep:
+        folder = Path(args.keep)
+        folder.mkdir(parents=True, exist_ok=True)
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="bench_experiment."))
     try:
         full = experiment(folder, "full", args, str(args.replications))
         print(f"{len(full.points)} points x {args.replications} replications, horizon "
@@ -136,7 +142,8 @@ def main() -> None:
                 print(f"same recommendation as the full grid: {same} "
                       f"({(full_rec['recommendation'] or {}).get('point')})")
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

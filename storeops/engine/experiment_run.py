@@ -10,7 +10,9 @@ point is judged on every target (``selection.judge``: met, failed or undecided a
 confidence, Bonferroni over targets and looks). Only undecided points that could still change
 the answer get ``batch`` more, up to ``max``: going through the points from the cheapest, every
 undecided point until two points are shown to meet all targets (the recommendation and the
-runner-up); decided points and dearer ones stop.
+runner-up); decided points and dearer ones stop. Each round first serves the undecided points
+below the second point that is feasible or leans that way (means on the right side), so dear
+points wait until the cheap ones are settled; the stopping rule is unchanged.
 
 **Search** (``search: bisect``). Assuming more staff never makes a target worse, each line of
 the grid (all values fixed but the last varied team size) is bisected for its smallest feasible
@@ -183,19 +185,36 @@ class _Driver:
         exp = self.experiment
         self.ensure({k: max(exp.initial, self.states[k].wanted) for k in keys})
         while exp.sequential:
-            more = {}
-            shown = 0
-            for key in sorted(keys, key=lambda k: (self.states[k].point.staff_cost, k)):
-                st = self.states[key]
-                if shown >= 2:
-                    break
-                if st.status == MET:
-                    shown += 1
-                elif not self.final(st):
-                    more[key] = min(exp.max_replications, st.wanted + exp.batch)
+            more = self.walk(keys, leaning=False)
             if not more:
-                return
-            self.ensure(more)
+                return  # the stopping rule: nothing undecided below the second feasible point
+            # first the points below the second point that is feasible or leans that way, so
+            # that dear points wait until the cheap ones are settled
+            self.ensure(self.walk(keys, leaning=True) or more)
+
+    def walk(self, keys: Sequence[str], *, leaning: bool) -> dict[str, int]:
+        """Undecided points below the second feasible one (by cost), with their next counts.
+
+        With ``leaning``, a point whose every undecided target has its mean on the right side
+        counts as feasible for where the walk stops (it still gets its replications)."""
+        exp = self.experiment
+        more = {}
+        shown = 0
+        for key in sorted(keys, key=lambda k: (self.states[k].point.staff_cost, k)):
+            st = self.states[key]
+            if shown >= 2:
+                break
+            if st.status == MET:
+                shown += 1
+                continue
+            if self.final(st):
+                continue
+            more[key] = min(exp.max_replications, st.wanted + exp.batch)
+            if leaning and st.status == UNDECIDED and all(
+                    v.status == MET or (v.status == UNDECIDED and v.slack >= 0)
+                    for v in st.verdicts):
+                shown += 1
+        return more
 
     def bisect(self, keys: Sequence[str]) -> None:
         exp = self.experiment
