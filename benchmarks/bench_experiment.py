@@ -5,7 +5,8 @@ with 20 replications per point, run
 
 1. in this process (``local``),
 2. on local processes, one per core (``process``),
-3. on a local Dask cluster, one single-threaded worker process per core (``dask``),
+3. on a local Dask cluster, one single-threaded worker process per core, the workers'
+   profiler off (``dask``; ``BENCH_DASK_PROFILE=1`` leaves it on),
 
 each from an empty out folder (no journal to resume from), checking that all three write the
 same results; then the same experiment with sequential replication (5 to start, 5 more at a
@@ -107,10 +108,16 @@ def main() -> None:
             times["process"], results["process"] = timed("process", full, folder / "process",
                                                          executor="process")
         if "dask" not in args.skip:
+            import dask
             from distributed import LocalCluster
 
-            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                              dashboard_address=None) as cluster:
+            # a replication is pure Python: the workers' statistical profiler (a stack sample
+            # every 10 ms) would compete with it for the GIL (docs/experiments.md)
+            profile = os.environ.get("BENCH_DASK_PROFILE", "0") == "1"
+            settings = {"distributed.worker.profile.enabled": profile}
+            with dask.config.set(settings), LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True,
+                    dashboard_address=None) as cluster:
                 times["dask"], results["dask"] = timed("dask", full, folder / "dask",
                                                        executor="dask",
                                                        scheduler=cluster.scheduler_address)
