@@ -396,7 +396,7 @@ def _aggregate(frame: pd.DataFrame, unit: str, grain: str) -> pd.DataFrame:
     if unit == "M":
         if grain == "week":
             # a week counts in the month of its Thursday (as ISO 8601 gives weeks to years)
-            dates = dates + pd.to_timedelta(3 - dates.dt.dayofweek, unit="D")
+            dates = dates + pd.to_timedelta(3 - dates.dt.day_of_week, unit="D")
         period = dates.dt.to_period("M").astype(str)
     else:
         iso = dates.dt.isocalendar()
