@@ -250,6 +250,16 @@ def read_sales(pack: Pack, path: str | os.PathLike,
                 problems.append(InputError(f"negative {name} in column "
                                            f"'{mapping.column_for(name)}'", where(line, name)))
             bad |= negative_here
+    if mapping.grain == "week":
+        for name, limit in (("open_days", frame["open_days"] > 7),
+                            ("promo_days", frame["promo_days"] > frame["open_days"])):
+            over = limit.fillna(False).to_numpy(dtype=bool)
+            what = "more than 7 open days in a week" if name == "open_days" else \
+                "more promotion days than open days"
+            for line in frame["_line"][over].tolist():
+                problems.append(InputError(f"{what} in column '{mapping.column_for(name)}'",
+                                           where(line, name)))
+            bad |= over
     for line, value in zip(frame["_line"][negative].tolist(),
                            frame["sales"][negative].tolist(), strict=True):
         problems.append(InputError(f"negative sales {value:g} in column "
