@@ -416,6 +416,72 @@ def replay(pack_path, orders_path, items_path, mapping_path, out_dir, as_of, tra
 
 
 @cli.command()
+@click.argument("scenario_path", metavar="SCENARIO", type=click.Path(dir_okay=False))
+@click.option("--seed", type=int, help="Root of the seed tree (default: the scenario's seed).")
+@click.option("--replications", type=click.IntRange(min=1),
+              help="Replications per policy (default: the scenario's).")
+@click.option("--policy", "policies", multiple=True,
+              help="A policy to run (repeat for several; default: the scenario's 'compare').")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--no-trail", is_flag=True, help="Do not record the trails (faster).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes running replications (the outputs do not depend on it).")
+def simulate(scenario_path, seed, replications, policies, out_dir, no_trail, workers) -> None:
+    """Simulate a region's stores, team and order desk under supervision policies.
+
+    Runs every policy x replication with common random numbers, prints a
+    summary table (means with 95% confidence intervals) and writes
+    DIR/summary.csv (metric, policy, mean, ci_low, ci_high), differences.csv
+    (each policy minus the first, paired over replications), replications.csv
+    and one trail per policy and replication under DIR/trails/.
+    """
+    from .engine.progress import TerminalProgress
+    from .engine.scenario import load_scenario
+    from .engine.simulation import HEADLINE, run_scenario
+
+    scenario = load_scenario(scenario_path)
+    progress = TerminalProgress()
+    pool = None
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(max_workers=workers)
+    try:
+        result = run_scenario(scenario, seed=seed, replications=replications,
+                              policies=policies or None, out_dir=out_dir,
+                              trail=not no_trail, progress=progress, executor=pool)
+    finally:
+        progress.close()
+        if pool is not None:
+            pool.shutdown()
+    n = len(result.replications) // max(1, len(result.policies))
+    click.echo(f"scenario {scenario.id}: {len(scenario.stores)} stores, seed {result.seed}, "
+               f"{n} replication(s) per policy; mean [95% CI]")
+    width = max(len(m) for m in HEADLINE)
+    click.echo(f"{'metric':<{width}}  " + "  ".join(f"{p:>30}" for p in result.policies))
+    for metric in HEADLINE:
+        cells = []
+        for policy in result.policies:
+            try:
+                i = result.interval(metric, policy)
+            except KeyError:
+                cells.append(f"{'-':>30}")
+                continue
+            cells.append(f"{_fmt(i.mean)} [{_fmt(i.low)}, {_fmt(i.high)}]".rjust(30))
+        click.echo(f"{metric:<{width}}  " + "  ".join(cells))
+    for name in result.files:
+        click.echo(f"wrote {name}")
+
+
+def _fmt(value: float) -> str:
+    if value != value:  # NaN: the metric is undefined in every replication
+        return "n/a"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+@cli.command()
 @click.option("--pack", "pack_paths", multiple=True, required=True, type=click.Path(),
               help="The value-chain pack (a region pack extends its base).")
 @click.option("--input", "input_path", required=True, type=click.Path(),

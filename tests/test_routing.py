@@ -139,3 +139,17 @@ def test_day_route_is_deterministic_and_uses_global_indices():
     assert first == day_route(m, 12, list(stops))
     assert sorted(first[0]) == sorted(stops)
     assert first[1] == pytest.approx(route_length(m, 12, first[0]))
+
+
+def test_day_routes_of_10_to_12_stops_are_near_optimal():
+    rng = np.random.default_rng(11)
+    ratios = []
+    for n in (10, 11, 12):
+        for _ in range(4):
+            m = travel_minutes(rng.uniform(0, 80, size=(n + 1, 2)), 1.3, 45)
+            stops = list(range(1, n + 1))
+            order, total = day_route(m, 0, stops)
+            assert sorted(order) == stops
+            ratios.append(total / optimum(m, 0, stops))
+    assert min(ratios) >= 1 - 1e-9
+    assert float(np.mean(ratios)) - 1 < 0.01

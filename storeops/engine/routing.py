@@ -42,12 +42,14 @@ def travel_minutes(coords_km, road_factor: float, speed_kmh: float) -> np.ndarra
     return distance * (road_factor * 60.0 / speed_kmh)
 
 
-def day_route(minutes_matrix, depot: int, stops: Sequence[int]) -> tuple[tuple[int, ...], float]:
+def day_route(minutes_matrix, depot: int, stops: Sequence[int], *,
+              symmetric: bool | None = None) -> tuple[tuple[int, ...], float]:
     """Order ``stops`` into a round trip from ``depot``; return (ordered stops, total minutes).
 
     ``minutes_matrix`` is indexed by the same integers as ``depot`` and ``stops``; the total
     includes the way out from and back to the depot. Duplicate stops are visited once. The result
-    depends only on the arguments (ties are broken by the order of ``stops``).
+    depends only on the arguments (ties are broken by the order of ``stops``). ``symmetric``
+    says whether the matrix is symmetric (checked on the stops when not given).
     """
     unique: list[int] = list(dict.fromkeys(int(s) for s in stops if int(s) != depot))
     if not unique:
@@ -55,7 +57,8 @@ def day_route(minutes_matrix, depot: int, stops: Sequence[int]) -> tuple[tuple[i
     nodes = [int(depot), *unique]
     sub = np.asarray(minutes_matrix, dtype=float)[np.ix_(nodes, nodes)]
     cost = sub.tolist()  # small lists are faster than numpy element access in the loops below
-    symmetric = bool(np.allclose(sub, sub.T))
+    if symmetric is None:
+        symmetric = bool(np.allclose(sub, sub.T))
     tour = _nearest_neighbour(cost, len(nodes))
     tour = _improve(cost, tour, symmetric)
     total = _tour_length(cost, tour)

@@ -17,6 +17,7 @@ transition id. Nothing here reads a clock or a global: time is passed in.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import shutil
@@ -323,19 +324,25 @@ class Case:
     times. ``history`` lists ``(ts, state)`` from the start, one entry per move.
     """
 
-    __slots__ = ("_keys", "_trail", "attributes", "history", "id", "state", "workflow")
+    __slots__ = ("_decisions", "_keys", "_trail", "attributes", "history", "id", "state",
+                 "workflow")
 
     def __init__(self, workflow: Workflow, case_id: Any, attributes: Mapping[str, Any] | None,
-                 trail: Trail | None, ts: float) -> None:
+                 trail: Trail | None, ts: float, keys: Mapping[str, int] | None = None,
+                 decisions: bool = True) -> None:
         self.workflow = workflow
         self.id = case_id
         self.state = workflow.start
         self.attributes: dict[str, Any] = dict(attributes or {})
         self.history: list[tuple[float, str]] = [(ts, workflow.start)]
         self._trail = trail
+        # without a trail, a caller that never reads Step.decisions (a simulation) may skip
+        # them: telling each untaken guard's false from null is most of advance's cost
+        self._decisions = decisions or trail is not None
         self._keys: dict[str, int] = {}
         if trail is not None:
-            self._keys = _register(workflow, trail)
+            # a simulation starts thousands of cases on one trail: it registers once (keys)
+            self._keys = dict(keys) if keys is not None else register(workflow, trail)
 
     @property
     def done(self) -> bool:
@@ -353,6 +360,19 @@ class Case:
             return Step(self.id, ts, source, source, "done", None, ())
         facts = self.attributes
         matcher = workflow._matchers.get(source)
+        if not self._decisions:
+            hits = matcher(facts) if matcher is not None else [0]
+            if len(hits) > 1 and workflow.choice == "unique":
+                names = ", ".join(out[k].id for k in hits)
+                raise EvaluationError(f"case {self.id!r} in state '{source}': guards of "
+                                      f"{names} are all true, and the workflow's choice is "
+                                      "'unique'", out[hits[1]].location)
+            if not hits:
+                return Step(self.id, ts, source, source, "blocked", None, ())
+            transition = out[hits[0]]
+            self.state = transition.target
+            self.history.append((ts, transition.target))
+            return Step(self.id, ts, source, transition.target, "moved", transition.id, ())
         if matcher is None:  # one unconditional transition
             hits = [0]
             values: list[bool | None] = [True]
@@ -402,9 +422,20 @@ CaseRun = Case  # the name the issue uses
 
 
 def start_case(workflow: Workflow, case_id: Any, attributes: Mapping[str, Any] | None = None,
-               trail: Trail | None = None, *, ts: float = 0.0) -> Case:
-    """A new case at the workflow's start state; ``ts`` is simulation or event time."""
-    return Case(workflow, case_id, attributes, trail, ts)
+               trail: Trail | None = None, *, ts: float = 0.0,
+               keys: Mapping[str, int] | None = None, decisions: bool = True) -> Case:
+    """A new case at the workflow's start state; ``ts`` is simulation or event time.
+
+    ``keys`` is what ``register(workflow, trail)`` returned for this trail: callers that start
+    many cases on one trail pass it to skip registering the transitions for every case (the
+    records are the same either way). ``decisions=False`` (only without a trail) leaves
+    ``Step.decisions`` empty: the case moves exactly the same, faster."""
+    return Case(workflow, case_id, attributes, trail, ts, keys, decisions)
+
+
+def register(workflow: Workflow, trail: Trail) -> dict[str, int]:
+    """Register every transition of the workflow with the trail; transition id -> trail key."""
+    return _register(workflow, trail)
 
 
 def _register(workflow: Workflow, trail: Trail) -> dict[str, int]:
@@ -429,7 +460,13 @@ def _record(trail: Trail, key: int, ts: float, case_id: Any, transition: Transit
             facts: Mapping[str, Any], outputs: dict) -> None:
     fields = transition.guard.fields if transition.guard is not None else ()
     trail.add(ts, case_id, key, tuple(facts.get(name) for name in fields),
-              json.dumps(outputs, ensure_ascii=False, sort_keys=True))
+              _outputs_text(tuple(outputs.items())))
+
+
+@functools.lru_cache(maxsize=4096)
+def _outputs_text(items: tuple) -> str:
+    # a workflow has few distinct outputs (event, from, to, guard, taken): format each once
+    return json.dumps(dict(items), ensure_ascii=False, sort_keys=True)
 
 
 def load_workflow(path: str | Any) -> Workflow:
