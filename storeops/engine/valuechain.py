@@ -229,7 +229,7 @@ def read_sales(pack: Pack, path: str | os.PathLike,
             fields.setdefault(name, Field(name, "integer", None, name == "open_days"))
     progress(f"value chain: reading {os.fspath(path)}", 0, STEPS)
     table = adapters.read_facts(path, fields, None, mapping, skip_bad=skip_bad)
-    frame = pd.DataFrame({name: _column(table, name) for name in fields})
+    frame = table.to_frame(fields)
     frame["store"] = frame["store"].astype(str)
     lines = table.lines if table.lines is not None else np.arange(2, 2 + table.n)
     frame["_line"] = lines
@@ -351,27 +351,6 @@ def _with_kpis(pack: Pack, frame: pd.DataFrame) -> pd.DataFrame:
             series[nulls] = None if values.dtype == object else np.nan
         out[kpi.id] = series
     return out
-
-
-def _column(table: adapters.FactTable, name: str) -> pd.Series:
-    values, nulls = table.columns[name]
-    kind = table.fields[name].type
-    if kind == "date":
-        series = pd.Series(values.astype("datetime64[ns]"))
-        if nulls is not None:
-            series[nulls] = pd.NaT
-        return series
-    if kind in ("number", "integer"):
-        series = pd.Series(values.astype(np.float64))
-        if nulls is not None:
-            series[nulls] = np.nan
-        return series
-    if kind == "boolean":
-        series = pd.Series(values, dtype="boolean")
-        if nulls is not None:
-            series[nulls] = pd.NA
-        return series
-    return pd.Series(values, dtype=object)
 
 
 def _positions(path: str | os.PathLike, mapping: adapters.ColumnMapping) -> dict[str, int]:
