@@ -417,3 +417,11 @@ def test_weekly_day_counts_must_fit_in_a_week(tmp_path):
         in result.stderr
     assert "weekly.csv:3:6: more promotion days than open days in column 'Aktionstage'" \
         in result.stderr
+
+
+def test_region_pack_exports_like_its_base(tmp_path):
+    for pack in (PACK, NORTH):
+        result = invoke("dmn", "export", pack, "-o", tmp_path / "x.dmn")
+        assert result.exit_code == 2  # the six steps are written with when: conditions
+        assert "rules/value_chain.yaml:158:5: table 'new_arrival' is written with when: " \
+            "conditions" in result.stderr
