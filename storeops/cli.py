@@ -192,8 +192,9 @@ def run(pack_paths, input_path, mapping_path, out_dir, trail_path, no_trail, eng
     if len(result.actions):
         counts = result.actions.groupby(["action", "label_en"]).size()
         counts = counts.sort_values(ascending=False).head(10)
+        width = max(12, *(len(str(action)) for action, _ in counts.index))
         for (action, label), count in counts.items():
-            click.echo(f"  {action:<12} {count:>8,}  {label}")
+            click.echo(f"  {action:<{width}} {count:>8,}  {label}")
     for line in result.report:
         click.echo(line)
     for name in result.files:

@@ -399,3 +399,29 @@ def test_evaluate_visits_of_a_planned_month(tmp_path):
     table = pd.read_csv(tmp_path / "eval" / "evaluation.csv")
     assert set(table["tier"]) <= {"A", "B", "C"} and (table["kpi"] == "sales_yoy").all()
     assert "regress to the mean" in result.stdout
+
+
+def test_weekly_day_counts_must_fit_in_a_week(tmp_path):
+    text = WEEKLY.read_text(encoding="utf-8").splitlines()
+    fields = text[1].split(";")
+    fields[4], fields[5] = "8", "0"      # 8 open days
+    text[1] = ";".join(fields)
+    fields = text[2].split(";")
+    fields[4], fields[5] = "3", "5"      # 5 promotion days of 3 open days
+    text[2] = ";".join(fields)
+    path = write(tmp_path, "\n".join(text) + "\n", "weekly.csv")
+    result = invoke("run", "--pack", PACK, "--input", path, "--mapping", WEEKLY_MAP,
+                    "--out", tmp_path / "o")
+    assert result.exit_code == 2
+    assert "weekly.csv:2:5: more than 7 open days in a week in column 'Tage_offen'" \
+        in result.stderr
+    assert "weekly.csv:3:6: more promotion days than open days in column 'Aktionstage'" \
+        in result.stderr
+
+
+def test_region_pack_exports_like_its_base(tmp_path):
+    for pack in (PACK, NORTH):
+        result = invoke("dmn", "export", pack, "-o", tmp_path / "x.dmn")
+        assert result.exit_code == 2  # the six steps are written with when: conditions
+        assert "rules/value_chain.yaml:158:5: table 'new_arrival' is written with when: " \
+            "conditions" in result.stderr

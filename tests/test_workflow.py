@@ -269,18 +269,14 @@ def test_order_waits_for_stock_then_proceeds(orders):
                             (4.0, "confirm"), (5.0, "print"), (6.0, "pick"), (7.0, "verify"),
                             (8.0, "pack"), (9.0, "deliver"), (10.0, "completed")]
     assert case.advance(11.0).status == "done"
-    # ts 2: seven guard decisions (the five checks, cancel, confirmed), then the transition
+    # ts 2, choice 'first': the guard before the one taken (why not it), then the move,
+    # whose inputs are the taken guard's values; guards after the taken one decide nothing
     at_two = [r for r in trail.records if r[0] == 2.0]
     assert [(r[2], r[4].get("guard", "-"), r[4]["taken"]) for r in at_two] == [
-        ("cancel_at_confirm", False, False), ("wait_stock", True, True),
-        ("wait_inbound", None, False), ("merge", None, False), ("amend", None, False),
-        ("mark_special", None, False), ("confirmed", False, False),
-        ("wait_stock", "-", True)]
-    assert at_two[1] == (2.0, "O1", "wait_stock", (False,),
-                         {"event": "guard", "from": "confirm", "to": "waiting_for_stock",
-                          "guard": True, "taken": True})
-    assert at_two[-1][4] == {"event": "transition", "from": "confirm",
-                             "to": "waiting_for_stock", "taken": True}
+        ("cancel_at_confirm", False, False), ("wait_stock", "-", True)]
+    assert at_two[-1] == (2.0, "O1", "wait_stock", (False,),
+                          {"event": "transition", "from": "confirm",
+                           "to": "waiting_for_stock", "taken": True})
     assert [r[2] for r in trail.records if r[4]["event"] == "transition"] == [
         "registered", "wait_stock", "stock_arrived", "confirmed", "printed", "picked",
         "verify_ok", "packed", "delivered"]
@@ -335,6 +331,7 @@ def test_service_ticket_through_a_real_trail(service, tmp_path):
     with open_trail(path, clock="sim") as trail:
         case = start_case(service, "T1", {}, trail, ts=0.0)
         case.advance(1.0)
+        assert case.advance(1.5).status == "blocked"  # no quote answer yet: every guard null
         case.advance(2.0, {"approved": True, "parts_available": False})
         case.advance(30.0, {"parts_available": True})
         case.advance(90.0)
@@ -347,10 +344,18 @@ def test_service_ticket_through_a_real_trail(service, tmp_path):
     assert moves == [(1.0, "received"), (2.0, "order_parts"), (30.0, "parts_in"),
                      (90.0, "repaired"), (100.0, "qc_ok"), (110.0, "settled"), (120.0, "called")]
     assert {r["table_id"] for r in rows} == {"store_service"}
+    # choice 'unique': a move is explained by its own guard (the others provably false);
+    # only the blocked step records every guard, each null
+    guards = [(r["ts"], r["rule_id"]) for r in rows if '"event": "guard"' in r["outputs"]]
+    assert {ts for ts, _ in guards} == {1.5}
     decline = next(r for r in rows if r["rule_id"] == "decline")
-    assert decline["inputs"] == '{"approved": true}'
-    assert decline["outputs"] == ('{"event": "guard", "from": "intake", "guard": false, '
+    assert decline["inputs"] == '{"approved": null}'
+    assert decline["outputs"] == ('{"event": "guard", "from": "intake", "guard": null, '
                                   '"taken": false, "to": "declined"}')
+    order_parts = next(r for r in rows if r["rule_id"] == "order_parts"
+                       and '"event": "transition"' in r["outputs"])
+    assert order_parts["inputs"] == '{"approved": true, "parts_available": false}'
+
 
 
 def test_null_guards_block(service):

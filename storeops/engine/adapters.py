@@ -107,6 +107,31 @@ class FactTable:
             self._objects[name] = found
         return found
 
+    def to_frame(self, names: Iterable[str] | None = None) -> pd.DataFrame:
+        """Columns as a pandas frame for aggregation: numbers as float64 with NaN for null,
+        dates as datetime64 with NaT, booleans as pandas' nullable booleans, text as objects
+        with None."""
+        return pd.DataFrame({name: self.series(name) for name in (names or self.columns)})
+
+    def series(self, name: str) -> pd.Series:
+        values, nulls = self.columns[name]
+        kind = self.fields[name].type
+        if kind == "date":
+            series = pd.Series(values.astype("datetime64[ns]"))
+            missing = pd.NaT
+        elif kind in ("number", "integer"):
+            series = pd.Series(values.astype(np.float64))
+            missing = np.nan
+        elif kind == "boolean":
+            series = pd.Series(values, dtype="boolean")
+            missing = pd.NA
+        else:
+            series = pd.Series(values, dtype=object)
+            missing = None
+        if nulls is not None:
+            series[nulls] = missing
+        return series
+
     def rows(self) -> list[dict[str, Any]]:
         names = list(self.columns)
         lists = [self.column_list(name) for name in names]

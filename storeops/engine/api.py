@@ -162,11 +162,11 @@ def _pipeline(loaded: Sequence[Pack]):
 def export_table(pack_path: str | os.PathLike, table_id: str,
                  output: str | os.PathLike) -> None:
     """Write one DMN-style table of a pack to a spreadsheet (.xlsx or .csv)."""
-    from . import sheets, yamlsafe
+    from . import sheets
     from .errors import did_you_mean
 
     pack = packs.load_pack(pack_path)  # refuse an invalid pack before writing anything
-    raw = yamlsafe.load(pack_path).data
+    raw = packs.pack_document(pack_path).data
     items = {item["id"]: item for item in raw["tables"]}
     if table_id not in items:
         raise InputError(f"no table '{table_id}' in pack '{pack.id}'",

@@ -131,15 +131,7 @@ def _read(path: str | os.PathLike, kinds: Mapping[str, str],
     fields = {name: Field(name, kind) for name, kind in kinds.items()}
     facts = adapters.read_facts(path, fields, None, mapping)
     header = _header_of(path, mapping)
-    data = {}
-    for name, kind in kinds.items():
-        values, nulls = facts.columns[name]
-        if kind == "text":
-            data[name] = pd.Series(values, dtype=object)
-        else:
-            series = pd.Series(values.astype(np.float64))
-            data[name] = series.where(~nulls, np.nan) if nulls is not None else series
-    return pd.DataFrame(data), facts.source, [str(c) for c in header]
+    return facts.to_frame(kinds), facts.source, [str(c) for c in header]
 
 
 def _column(mapping: adapters.ColumnMapping | None, name: str) -> str:

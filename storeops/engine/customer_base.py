@@ -418,15 +418,7 @@ def _read(path: Path, role: str, kinds: Mapping[str, str], mapping: CustomerMapp
     facts = adapters.read_facts(path, fields, None, column_mapping)
     header = _header(path, mapping)
     positions = {part: header.index(columns[part]) + 1 for part in kinds}
-    data = {}
-    for part, kind in kinds.items():
-        values, nulls = facts.columns[part]
-        if kind == "text":
-            data[part] = pd.Series(values, dtype=object)
-        else:
-            series = pd.Series(values.astype(np.float64))
-            data[part] = series.where(~nulls, np.nan) if nulls is not None else series
-    return pd.DataFrame(data), facts.source, positions
+    return facts.to_frame(kinds), facts.source, positions
 
 
 def _header(path: Path, mapping: CustomerMapping) -> list[str]:

@@ -996,7 +996,7 @@ def export_dmn(pack: Mapping[str, Any] | str | os.PathLike, path: str | os.PathL
     from spreadsheets, inputs whose expression is not a field name, and rows
     with ``when:``, ``then:`` or ``priority:``, none of which DMN can hold.
     """
-    from . import packs, yamlsafe
+    from . import packs
 
     document = None
     if isinstance(pack, Mapping):
@@ -1004,7 +1004,7 @@ def export_dmn(pack: Mapping[str, Any] | str | os.PathLike, path: str | os.PathL
         packs.load_pack_data(data, display="<pack>")
     else:
         packs.load_pack(pack)
-        document = yamlsafe.load(pack, display=display_path(pack))
+        document = packs.pack_document(pack)
         data = document.data
     if version not in EXPORT_VERSIONS:
         raise PackError(f"DMN version {version!r} cannot be written; expected one of "

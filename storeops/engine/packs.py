@@ -269,12 +269,17 @@ def section_schema_errors(doc: yamlsafe.Document, key: str) -> list[PackError]:
 
 def load_pack(path: str | os.PathLike, *, display: str | None = None) -> Pack:
     """Load, validate and compile one pack; raise ErrorList with all its problems."""
+    return _Loader(pack_document(path, display=display)).load()
+
+
+def pack_document(path: str | os.PathLike, *, display: str | None = None):
+    """A pack file as a positioned document; a region pack merged onto the pack it extends."""
     from .overlay import extends_of, overlay_document
 
     doc = yamlsafe.load(path, display=display or display_path(path))
     if extends_of(doc) is not None:
-        doc = overlay_document(doc)  # a region pack: its overrides merged onto its base
-    return _Loader(doc).load()
+        doc = overlay_document(doc)
+    return doc
 
 
 def load_pack_data(data: Mapping[str, Any], display: str = "<pack>") -> Pack:

@@ -466,7 +466,7 @@ def replay(orders_path: str | os.PathLike, items_path: str | os.PathLike,
 
     seller = (ids.map(per_order["seller"]) if "seller" in per_order
               else pd.Series("", index=ids.index))
-    events = _events(mapping, case_id, times, seller.fillna("").to_numpy())
+    events = _events(mapping, case_id, times, seller.astype(object).fillna("").to_numpy())
     stage_times = _stage_times(mapping, orders, ns)
     durations = fit_durations(orders, mapping)
 

@@ -134,21 +134,11 @@ def record(firings: Firings, tables: Sequence[CompiledTable], facts: FactTable, 
     offsets: list[int] = []
     formulas = {kpi.id: kpi.formula.fields for table in tables for kpi in table.pack.derived()}
     for table in tables:
-        pack = table.pack
         offsets.append(len(keys))
         for rule in table.table.rules:
-            read = _with_sources(rule.when.fields, formulas)
-            label = rule.label
-            keys.append(trail.rule(RuleRef(
-                pack_id=pack.id, pack_version=pack.version, pack_sha256=pack.sha256,
-                table_id=table.table.id, rule_id=rule.id,
-                # the rule's own file: the pack, or the spreadsheet its table comes from
-                source_file=rule.location.file, source_line=rule.location.line,
-                fields=read,
-                outputs=_outputs_json(pack, table.table, rule),
-                label_en=label.en if label else "", label_zh=label.zh if label else "",
-            )))
-            fields.append(read)
+            ref = rule_ref(table, rule, formulas)
+            keys.append(trail.rule(ref))
+            fields.append(ref.fields)
     count = len(firings)
     first = trail.next_seq
     if not count:
@@ -178,6 +168,23 @@ def record(firings: Firings, tables: Sequence[CompiledTable], facts: FactTable, 
     trail.add_many(stamp, subjects.tolist(), np.asarray(keys, dtype=np.int64)[slot].tolist(),
                    values)
     return np.arange(first, first + count, dtype=np.int64)
+
+
+def rule_ref(table: CompiledTable, rule: Rule, formulas: dict[str, tuple[str, ...]]) -> RuleRef:
+    """What the trail records of a rule: pack version, file and line, the fields it reads
+    (each KPI with what its formula reads, see ``formulas``), outputs and labels. Real-data
+    runs and simulations build it here, so their trails are alike."""
+    pack = table.pack
+    label = rule.label
+    return RuleRef(
+        pack_id=pack.id, pack_version=pack.version, pack_sha256=pack.sha256,
+        table_id=table.table.id, rule_id=rule.id,
+        # the rule's own file: the pack, or the spreadsheet its table comes from
+        source_file=rule.location.file, source_line=rule.location.line,
+        fields=_with_sources(rule.when.fields, formulas),
+        outputs=_outputs_json(pack, table.table, rule),
+        label_en=label.en if label else "", label_zh=label.zh if label else "",
+    )
 
 
 def _with_sources(read: tuple[str, ...], formulas: dict[str, tuple[str, ...]]) -> tuple:

@@ -98,8 +98,7 @@ class Decider:
     """
 
     def __init__(self, path: str, trail: Any) -> None:
-        from .runner import _outputs_json, _with_sources
-        from .trail import RuleRef
+        from .runner import rule_ref
 
         self.pack, tables = compiled_pack(path)
         pack = self.pack
@@ -121,18 +120,12 @@ class Decider:
         for table in self.tables:
             keys, reads, actions = [], [], []
             for rule in table.table.rules:
-                read = _with_sources(rule.when.fields, formulas)
-                reads.append(read)
+                ref = rule_ref(table, rule, formulas)
+                reads.append(ref.fields)
                 actions.append(tuple((o.action, float(dict(o.params).get("severity", 1)))
                                      for o in rule.outputs))
                 if trail is not None:
-                    label = rule.label
-                    keys.append(trail.rule(RuleRef(
-                        pack_id=pack.id, pack_version=pack.version, pack_sha256=pack.sha256,
-                        table_id=table.table.id, rule_id=rule.id,
-                        source_file=rule.location.file, source_line=rule.location.line,
-                        fields=read, outputs=_outputs_json(pack, table.table, rule),
-                        label_en=label.en if label else "", label_zh=label.zh if label else "")))
+                    keys.append(trail.rule(ref))
             self.keys.append(keys)
             self.reads.append(reads)
             self.actions.append(actions)

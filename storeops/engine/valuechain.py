@@ -229,7 +229,7 @@ def read_sales(pack: Pack, path: str | os.PathLike,
             fields.setdefault(name, Field(name, "integer", None, name == "open_days"))
     progress(f"value chain: reading {os.fspath(path)}", 0, STEPS)
     table = adapters.read_facts(path, fields, None, mapping, skip_bad=skip_bad)
-    frame = pd.DataFrame({name: _column(table, name) for name in fields})
+    frame = table.to_frame(fields)
     frame["store"] = frame["store"].astype(str)
     lines = table.lines if table.lines is not None else np.arange(2, 2 + table.n)
     frame["_line"] = lines
@@ -250,6 +250,16 @@ def read_sales(pack: Pack, path: str | os.PathLike,
                 problems.append(InputError(f"negative {name} in column "
                                            f"'{mapping.column_for(name)}'", where(line, name)))
             bad |= negative_here
+    if mapping.grain == "week":
+        for name, limit in (("open_days", frame["open_days"] > 7),
+                            ("promo_days", frame["promo_days"] > frame["open_days"])):
+            over = limit.fillna(False).to_numpy(dtype=bool)
+            what = "more than 7 open days in a week" if name == "open_days" else \
+                "more promotion days than open days"
+            for line in frame["_line"][over].tolist():
+                problems.append(InputError(f"{what} in column '{mapping.column_for(name)}'",
+                                           where(line, name)))
+            bad |= over
     for line, value in zip(frame["_line"][negative].tolist(),
                            frame["sales"][negative].tolist(), strict=True):
         problems.append(InputError(f"negative sales {value:g} in column "
@@ -343,27 +353,6 @@ def _with_kpis(pack: Pack, frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _column(table: adapters.FactTable, name: str) -> pd.Series:
-    values, nulls = table.columns[name]
-    kind = table.fields[name].type
-    if kind == "date":
-        series = pd.Series(values.astype("datetime64[ns]"))
-        if nulls is not None:
-            series[nulls] = pd.NaT
-        return series
-    if kind in ("number", "integer"):
-        series = pd.Series(values.astype(np.float64))
-        if nulls is not None:
-            series[nulls] = np.nan
-        return series
-    if kind == "boolean":
-        series = pd.Series(values, dtype="boolean")
-        if nulls is not None:
-            series[nulls] = pd.NA
-        return series
-    return pd.Series(values, dtype=object)
-
-
 def _positions(path: str | os.PathLike, mapping: adapters.ColumnMapping) -> dict[str, int]:
     """1-based column numbers of a CSV header, for error locations (Parquet: by order)."""
     text = os.fspath(path)
@@ -396,7 +385,7 @@ def _aggregate(frame: pd.DataFrame, unit: str, grain: str) -> pd.DataFrame:
     if unit == "M":
         if grain == "week":
             # a week counts in the month of its Thursday (as ISO 8601 gives weeks to years)
-            dates = dates + pd.to_timedelta(3 - dates.dt.dayofweek, unit="D")
+            dates = dates + pd.to_timedelta(3 - dates.dt.day_of_week, unit="D")
         period = dates.dt.to_period("M").astype(str)
     else:
         iso = dates.dt.isocalendar()

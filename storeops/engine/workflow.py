@@ -17,7 +17,6 @@ transition id. Nothing here reads a clock or a global: time is passed in.
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import shutil
@@ -336,9 +335,9 @@ class Case:
         self.attributes: dict[str, Any] = dict(attributes or {})
         self.history: list[tuple[float, str]] = [(ts, workflow.start)]
         self._trail = trail
-        # without a trail, a caller that never reads Step.decisions (a simulation) may skip
-        # them: telling each untaken guard's false from null is most of advance's cost
-        self._decisions = decisions or trail is not None
+        # a caller that never reads Step.decisions (a simulation) may skip them: telling each
+        # untaken guard's false from null is most of advance's cost
+        self._decisions = decisions
         self._keys: dict[str, int] = {}
         if trail is not None:
             # a simulation starts thousands of cases on one trail: it registers once (keys)
@@ -360,7 +359,7 @@ class Case:
             return Step(self.id, ts, source, source, "done", None, ())
         facts = self.attributes
         matcher = workflow._matchers.get(source)
-        if not self._decisions:
+        if not self._decisions and self._trail is None:
             hits = matcher(facts) if matcher is not None else [0]
             if len(hits) > 1 and workflow.choice == "unique":
                 names = ", ".join(out[k].id for k in hits)
@@ -373,29 +372,34 @@ class Case:
             self.state = transition.target
             self.history.append((ts, transition.target))
             return Step(self.id, ts, source, transition.target, "moved", transition.id, ())
-        if matcher is None:  # one unconditional transition
-            hits = [0]
-            values: list[bool | None] = [True]
-        else:
-            hits = matcher(facts)
-            values = [True if k in hits else None for k in range(len(out))]
-            for k, transition in enumerate(out):
-                if values[k] is None:
-                    # not true: tell false from null for the trail (the guard is compiled)
-                    values[k] = False if transition.guard(facts) is False else None
+        hits = [0] if matcher is None else matcher(facts)  # None: one unconditional move
         if len(hits) > 1 and workflow.choice == "unique":
             names = ", ".join(out[k].id for k in hits)
             raise EvaluationError(f"case {self.id!r} in state '{source}': guards of {names} "
                                   "are all true, and the workflow's choice is 'unique'",
                                   out[hits[1]].location)
         chosen = hits[0] if hits else None
-        decisions = tuple(GuardDecision(t.id, t.target, values[k]) for k, t in enumerate(out))
+        decisions: tuple[GuardDecision, ...] = ()
+        if self._decisions:
+            values: list[bool | None] = [True if k in hits else None for k in range(len(out))]
+            for k, transition in enumerate(out):
+                if values[k] is None:
+                    # not true: tell false from null (the guard is compiled)
+                    values[k] = False if transition.guard(facts) is False else None
+            decisions = tuple(GuardDecision(t.id, t.target, values[k])
+                              for k, t in enumerate(out))
         trail = self._trail
         if trail is not None:
-            for k, transition in enumerate(out):
+            # The records that decided the move: every guard when none was true (why the case
+            # is blocked); with choice 'first', the guards before the one taken (why not them);
+            # then the move itself, whose inputs are the taken guard's values.
+            upto = len(out) if chosen is None else (chosen if workflow.choice == "first" else 0)
+            for k in range(upto):
+                transition = out[k]
+                value = decisions[k].value if decisions else (
+                    False if transition.guard(facts) is False else None)
                 _record(trail, self._keys[transition.id], ts, self.id, transition, facts,
-                        {"event": "guard", "from": source, "to": transition.target,
-                         "guard": values[k], "taken": k == chosen})
+                        ("guard", source, transition.target, value))
         if chosen is None:
             return Step(self.id, ts, source, source, "blocked", None, decisions)
         transition = out[chosen]
@@ -403,8 +407,7 @@ class Case:
         self.history.append((ts, transition.target))
         if trail is not None:
             _record(trail, self._keys[transition.id], ts, self.id, transition, facts,
-                    {"event": "transition", "from": source, "to": transition.target,
-                     "taken": True})
+                    ("transition", source, transition.target, True))
         return Step(self.id, ts, source, transition.target, "moved", transition.id, decisions)
 
     def run(self, ts: float, *, limit: int = 1000) -> list[Step]:
@@ -457,16 +460,25 @@ def _register(workflow: Workflow, trail: Trail) -> dict[str, int]:
 
 
 def _record(trail: Trail, key: int, ts: float, case_id: Any, transition: Transition,
-            facts: Mapping[str, Any], outputs: dict) -> None:
-    fields = transition.guard.fields if transition.guard is not None else ()
-    trail.add(ts, case_id, key, tuple(facts.get(name) for name in fields),
-              _outputs_text(tuple(outputs.items())))
+            facts: Mapping[str, Any], event: tuple) -> None:
+    guard = transition.guard
+    values = () if guard is None else tuple([facts.get(name) for name in guard.fields])
+    text = _OUTPUTS.get(event)
+    if text is None:
+        text = _OUTPUTS[event] = _outputs_text(event)
+    trail.add(ts, case_id, key, values, text)
 
 
-@functools.lru_cache(maxsize=4096)
-def _outputs_text(items: tuple) -> str:
-    # a workflow has few distinct outputs (event, from, to, guard, taken): format each once
-    return json.dumps(dict(items), ensure_ascii=False, sort_keys=True)
+_OUTPUTS: dict[tuple, str] = {}  # (event, from, to, guard value) -> outputs JSON, formatted once
+
+
+def _outputs_text(event: tuple) -> str:
+    kind, source, target, value = event
+    outputs: dict[str, Any] = {"event": kind, "from": source, "to": target,
+                               "taken": kind == "transition"}
+    if kind == "guard":
+        outputs["guard"] = value
+    return json.dumps(outputs, ensure_ascii=False, sort_keys=True)
 
 
 def load_workflow(path: str | Any) -> Workflow:
