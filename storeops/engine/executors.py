@@ -175,21 +175,36 @@ class DaskRunner:
         from distributed import as_completed
 
         futures = {}
+        attempts: dict[int, int] = {}
         for job in jobs:
-            # each point's scenario travels to the cluster once, not once per replication
-            if job.key not in self.scattered:
-                self.scattered[job.key] = self.client.scatter(job.scenario, hash=False)
-            future = self.client.submit(run_job, self.scattered[job.key], job.policy, job.seed,
-                                        job.replication, pure=False, retries=1)
-            futures[future] = job
-        for future in as_completed(futures):
-            job = futures[future]
+            futures[self._submit(job)] = job
+            attempts[id(job)] = 1
+        pending = as_completed(list(futures))
+        for future in pending:
+            job = futures.pop(future)
             try:
                 metrics = future.result()
             except Exception as exc:  # KilledWorker after the allowed failures, or the job's
+                if future.status == "cancelled" and attempts[id(job)] < 2:
+                    # its scattered scenario died with a worker: scatter again, run again
+                    attempts[id(job)] += 1
+                    self.scattered.pop(job.key, None)
+                    again = self._submit(job)
+                    futures[again] = job
+                    pending.add(again)
+                    continue
                 done(job, None, _describe(exc))
                 continue
             done(job, dict(metrics), None)
+
+    def _submit(self, job: Job):
+        # each point's scenario travels to the cluster once, not once per replication; a copy
+        # on every worker, so that a worker that dies takes no scenario with it
+        if job.key not in self.scattered:
+            self.scattered[job.key] = self.client.scatter(job.scenario, hash=False,
+                                                          broadcast=True)
+        return self.client.submit(run_job, self.scattered[job.key], job.policy, job.seed,
+                                  job.replication, pure=False, retries=1)
 
     def close(self) -> None:
         self.client.close()
