@@ -91,6 +91,7 @@ class FactTable:
     # Rows left out by skip_bad (one error per bad cell), and each kept fact's row in the file.
     skipped: tuple[StoreopsError, ...] = ()
     lines: np.ndarray | None = None
+    header: tuple[str, ...] = ()  # the file's column names in order (for error positions)
 
     _objects: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
@@ -106,6 +107,10 @@ class FactTable:
             found[:] = _to_python(*self.columns[name], self.fields[name].type)
             self._objects[name] = found
         return found
+
+    def column_number(self, column: str) -> int:
+        """The 1-based position of a column of the file (1 when unknown), for locations."""
+        return self.header.index(column) + 1 if column in self.header else 1
 
     def to_frame(self, names: Iterable[str] | None = None) -> pd.DataFrame:
         """Columns as a pandas frame for aggregation: numbers as float64 with NaN for null,
@@ -288,7 +293,7 @@ def facts_from_dataframe(frame: pd.DataFrame, fields: Mapping[str, Field],
         lines = lines[keep]
         n = int(keep.sum())
     return FactTable(source=source, n=n, fields=dict(fields), columns=columns,
-                     skipped=tuple(cell_errors), lines=lines)
+                     skipped=tuple(cell_errors), lines=lines, header=tuple(header))
 
 
 class _Refused(Exception):

@@ -130,8 +130,7 @@ def _read(path: str | os.PathLike, kinds: Mapping[str, str],
     """The named columns, typed by the adapters; the displayed name and the file's header."""
     fields = {name: Field(name, kind) for name, kind in kinds.items()}
     facts = adapters.read_facts(path, fields, None, mapping)
-    header = _header_of(path, mapping)
-    return facts.to_frame(kinds), facts.source, [str(c) for c in header]
+    return facts.to_frame(kinds), facts.source, list(facts.header)
 
 
 def _column(mapping: adapters.ColumnMapping | None, name: str) -> str:

@@ -416,16 +416,8 @@ def _read(path: Path, role: str, kinds: Mapping[str, str], mapping: CustomerMapp
         encoding=mapping.encoding, source=mapping.source,
         locations={part: mapping.location(role, part) for part in kinds})
     facts = adapters.read_facts(path, fields, None, column_mapping)
-    header = _header(path, mapping)
-    positions = {part: header.index(columns[part]) + 1 for part in kinds}
+    positions = {part: facts.column_number(columns[part]) for part in kinds}
     return facts.to_frame(kinds), facts.source, positions
-
-
-def _header(path: Path, mapping: CustomerMapping) -> list[str]:
-    encoding = "utf-8-sig" if mapping.encoding.lower() in ("utf-8", "utf8") else \
-        mapping.encoding
-    return [str(c) for c in pd.read_csv(path, nrows=0, sep=mapping.delimiter,
-                                        encoding=encoding).columns]
 
 
 def _timestamps(text: pd.Series, mapping: CustomerMapping) -> tuple[pd.Series, np.ndarray]:

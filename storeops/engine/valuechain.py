@@ -42,7 +42,6 @@ COMPUTED = ("store_period", "store", "period", "tier", "sales", "transactions", 
             "open_days", "promo_days", "days", "new_arrival_sales", "promo_uplift",
             "sales_mom", "sales_yoy", "transactions_mom", "transactions_yoy", "ticket_mom",
             "ticket_yoy", "size_pct", "trend_12m", "sales_12m")
-REQUIRED_INPUT = ("store", "date", "sales")
 STEPS = 5  # progress: read, KPIs, tiers, steps, write (or plan)
 MAX_PROBLEMS = 20
 
@@ -235,10 +234,8 @@ def read_sales(pack: Pack, path: str | os.PathLike,
     frame["_line"] = lines
     skipped = list(table.skipped)
     problems: list[StoreopsError] = []
-    positions = _positions(path, mapping)
-
     def where(line: int, name: str) -> Location:
-        return Location(table.source, int(line), positions.get(mapping.column_for(name), 1))
+        return Location(table.source, int(line), table.column_number(mapping.column_for(name)))
 
     bad = np.zeros(len(frame), dtype=bool)
     negative = (frame["sales"] < 0).to_numpy()
@@ -337,38 +334,17 @@ def _with_kpis(pack: Pack, frame: pd.DataFrame) -> pd.DataFrame:
     usable = [name for name in pack.fields if name in frame.columns]
     fields = {name: pack.fields[name] for name in usable}
     facts = adapters.facts_from_dataframe(frame[usable], fields, None, source="<kpis>")
-    columns = dict(facts.columns)
-    out = frame.copy()
+    columns, added = dict(facts.columns), []
     for kpi in pack.derived():
-        if not set(kpi.formula.fields) <= set(columns):
-            continue
-        values, nulls = evaluate_columns(kpi.formula, columns, facts.n)
-        columns[kpi.id] = (values, nulls)
-        series = pd.Series(values, index=out.index, dtype=object if values.dtype == object
-                           else values.dtype)
-        if nulls is not None:
-            series = series.astype(object if values.dtype == object else np.float64)
-            series[nulls] = None if values.dtype == object else np.nan
-        out[kpi.id] = series
+        if set(kpi.formula.fields) <= set(columns):
+            columns[kpi.id] = evaluate_columns(kpi.formula, columns, facts.n)
+            fields[kpi.id] = Field(kpi.id, kpi.formula.type, kpi.unit, False)
+            added.append(kpi.id)
+    table = adapters.FactTable(source=facts.source, n=facts.n, fields=fields, columns=columns)
+    out = frame.copy()
+    for name in added:
+        out[name] = table.series(name).set_axis(out.index)
     return out
-
-
-def _positions(path: str | os.PathLike, mapping: adapters.ColumnMapping) -> dict[str, int]:
-    """1-based column numbers of a CSV header, for error locations (Parquet: by order)."""
-    text = os.fspath(path)
-    try:
-        if ".parquet" in text or text.endswith(".pq"):
-            import pyarrow.parquet as pq
-
-            names = pq.read_schema(text).names
-        else:
-            header = pd.read_csv(text, nrows=0, sep=mapping.delimiter, dtype=str,
-                                 encoding="utf-8-sig" if mapping.encoding.lower()
-                                 in ("utf-8", "utf8") else mapping.encoding)
-            names = [str(c) for c in header.columns]
-    except Exception:  # positions only improve messages; never fail on them
-        return {}
-    return {name: i + 1 for i, name in enumerate(names)}
 
 
 def _open_column(frame: pd.DataFrame, grain: str) -> pd.Series:
@@ -540,7 +516,8 @@ def evaluate(pack: Pack, analysis: Analysis, trail: Any, *, periods: Sequence[st
     if periods is not None:
         months = months[months["period"].isin(list(periods))].reset_index(drop=True)
     progress("value chain: classifying stores into tiers", 2, STEPS)
-    facts = _facts(pack, months, tier=None)
+    base = _base_facts(pack, months)
+    facts = _with_tier(pack, base, None)
     tables = runner.compile_packs([pack])
     tier_tables = [t for t in tables if t.table.id == chain.tier_table]
     step_tables = [t for t in tables if t.table.id != chain.tier_table]
@@ -563,7 +540,7 @@ def evaluate(pack: Pack, analysis: Analysis, trail: Any, *, periods: Sequence[st
                          "matches", table.location)
     months = months.assign(tier=tier)
     progress("value chain: checking the six steps", 3, STEPS)
-    facts = _facts(pack, months, tier=tier)
+    facts = _with_tier(pack, base, tier)
     tier_firings = len(fired)
     fired = runner.fire_columns(step_tables, facts)
     seqs = runner.record(fired, step_tables, facts, trail)
@@ -574,32 +551,40 @@ def evaluate(pack: Pack, analysis: Analysis, trail: Any, *, periods: Sequence[st
         "size_pct": months["size_pct"], "trend_12m": months["trend_12m"],
         "sales_12m": months["sales_12m"], "rule": rule_ids, "decision_id": decision,
     })
-    filled = _with_kpis(pack, months)
-    for threshold in chain.thresholds:
-        filled[threshold.name] = facts.column_list(threshold.name)
+    filled = months.copy()
+    for name in [kpi.id for kpi in pack.derived()] + [t.name for t in chain.thresholds]:
+        filled[name] = facts.series(name)
     support = data_support(pack, analysis.available)
     return Evaluated(trail.run_id, filled, tiers, actions, tier_firings + len(fired), support)
 
 
-def _facts(pack: Pack, months: pd.DataFrame, tier: np.ndarray | None) -> adapters.FactTable:
-    chain = section_of(pack)
-    frame = pd.DataFrame({name: months.get(name, None)
-                          for name in pack.fields})
-    if "tier" in pack.fields:
-        frame["tier"] = tier if tier is not None else None
-    facts = adapters.facts_from_dataframe(frame, pack.fields, None, source="<store-months>")
-    columns = dict(facts.columns)
-    fields = dict(facts.fields)
-    for threshold in chain.thresholds:
+def _base_facts(pack: Pack, months: pd.DataFrame) -> adapters.FactTable:
+    """The store-months typed by the pack's fields, once; tier and thresholds come later."""
+    frame = pd.DataFrame({name: months.get(name, None) for name in pack.fields})
+    return adapters.facts_from_dataframe(frame, pack.fields, None, source="<store-months>")
+
+
+def _with_tier(pack: Pack, base: adapters.FactTable,
+               tier: np.ndarray | None) -> adapters.FactTable:
+    """The base facts with the tier (null before classification), each tier's thresholds
+    and the pack's KPI formulas."""
+    columns = dict(base.columns)
+    fields = dict(base.fields)
+    if "tier" in fields:
         if tier is None:
-            values, nulls = np.zeros(facts.n), np.ones(facts.n, dtype=bool)
+            columns["tier"] = (np.full(base.n, None, dtype=object), np.ones(base.n, dtype=bool))
+        else:
+            columns["tier"] = (np.asarray(tier, dtype=object), None)
+    for threshold in section_of(pack).thresholds:
+        if tier is None:
+            values, nulls = np.zeros(base.n), np.ones(base.n, dtype=bool)
         else:
             values = np.array([threshold.by_tier.get(t, np.nan) for t in tier], dtype=float)
             nulls = np.isnan(values)
             values = np.where(nulls, 0.0, values)
         columns[threshold.name] = (values, nulls if nulls.any() else None)
         fields[threshold.name] = Field(threshold.name, "number", threshold.unit, False)
-    facts = adapters.FactTable(source=facts.source, n=facts.n, fields=fields, columns=columns)
+    facts = adapters.FactTable(source=base.source, n=base.n, fields=fields, columns=columns)
     return runner.with_derived([pack], facts)
 
 
