@@ -338,10 +338,12 @@ class Case:
         # a caller that never reads Step.decisions (a simulation) may skip them: telling each
         # untaken guard's false from null is most of advance's cost
         self._decisions = decisions
-        self._keys: dict[str, int] = {}
+        self._keys: TrailKeys | None = None
         if trail is not None:
             # a simulation starts thousands of cases on one trail: it registers once (keys)
-            self._keys = dict(keys) if keys is not None else register(workflow, trail)
+            self._keys = keys if isinstance(keys, TrailKeys) else (
+                register(workflow, trail) if keys is None else
+                TrailKeys(keys, {keys[t.id]: t for t in workflow.transitions}))
 
     @property
     def done(self) -> bool:
@@ -394,20 +396,20 @@ class Case:
             # is blocked); with choice 'first', the guards before the one taken (why not them);
             # then the move itself, whose inputs are the taken guard's values.
             upto = len(out) if chosen is None else (chosen if workflow.choice == "first" else 0)
+            keys = self._keys
             for k in range(upto):
-                transition = out[k]
-                value = decisions[k].value if decisions else (
-                    False if transition.guard(facts) is False else None)
-                _record(trail, self._keys[transition.id], ts, self.id, transition, facts,
-                        ("guard", source, transition.target, value))
+                _record_guard(trail, keys, ts, self.id, out[k], facts)
         if chosen is None:
             return Step(self.id, ts, source, source, "blocked", None, decisions)
         transition = out[chosen]
         self.state = transition.target
         self.history.append((ts, transition.target))
         if trail is not None:
-            _record(trail, self._keys[transition.id], ts, self.id, transition, facts,
-                    ("transition", source, transition.target, True))
+            guard = transition.guard
+            key = self._keys[transition.id]
+            trail.add(ts, self.id, key,
+                      () if guard is None else tuple([facts.get(n) for n in guard.fields]),
+                      self._keys.moved[key])
         return Step(self.id, ts, source, transition.target, "moved", transition.id, decisions)
 
     def run(self, ts: float, *, limit: int = 1000) -> list[Step]:
@@ -436,18 +438,63 @@ def start_case(workflow: Workflow, case_id: Any, attributes: Mapping[str, Any] |
     return Case(workflow, case_id, attributes, trail, ts, keys, decisions)
 
 
-def register(workflow: Workflow, trail: Trail) -> dict[str, int]:
+def register(workflow: Workflow, trail: Trail) -> TrailKeys:
     """Register every transition of the workflow with the trail; transition id -> trail key."""
     return _register(workflow, trail)
 
 
-def _register(workflow: Workflow, trail: Trail) -> dict[str, int]:
+class TrailKeys(dict):
+    """Transition id -> trail key, with the outputs texts of the records, formatted once.
+
+    ``moved[key]`` is the outputs of taking the transition; ``guards`` memoises the outputs of
+    an untaken guard by (key, the values its fields had): a simulation records the same few
+    guard outcomes hundreds of thousands of times, and the memo spares evaluating the guard
+    again to tell false from null."""
+
+    __slots__ = ("guards", "moved", "transitions")
+
+    def __init__(self, keys=(), transitions=None) -> None:
+        super().__init__(keys)
+        self.transitions: dict[int, Transition] = dict(transitions or {})
+        self.moved = {key: _outputs_text(("transition", t.source, t.target, True))
+                      for key, t in self.transitions.items()}
+        self.guards: dict[tuple, str] = {}
+
+
+_GUARD_MEMO_LIMIT = 1 << 14  # distinct (guard, values) outcomes kept; bounds memory
+
+
+def _record_guard(trail: Trail, keys: TrailKeys, ts: float, case_id: Any,
+                  transition: Transition, facts: Mapping[str, Any]) -> None:
+    """One untaken guard's record: its field values and whether it was false or null."""
+    guard = transition.guard
+    key = keys[transition.id]
+    values = () if guard is None else tuple([facts.get(name) for name in guard.fields])
+    memo = keys.guards
+    try:
+        text = memo.get((key, values))
+    except TypeError:  # an unhashable attribute value: no memo
+        text = memo_key = None
+    else:
+        memo_key = (key, values)
+    if text is None:
+        value = True if guard is None else (False if guard(facts) is False else None)
+        text = _outputs_text(("guard", transition.source, transition.target, value))
+        if memo_key is not None:
+            if len(memo) >= _GUARD_MEMO_LIMIT:
+                memo.clear()
+            memo[memo_key] = text
+    trail.add(ts, case_id, key, values, text)
+
+
+def _register(workflow: Workflow, trail: Trail) -> TrailKeys:
     from .trail import RuleRef
 
     keys = {}
+    by_key = {}
     for transition in workflow.transitions:
         label = transition.label
-        keys[transition.id] = trail.rule(RuleRef(
+        key = trail.rule(RuleRef(
             pack_id=workflow.pack_id, pack_version=workflow.pack_version,
             pack_sha256=workflow.pack_sha256, table_id=workflow.id, rule_id=transition.id,
             source_file=transition.location.file, source_line=transition.location.line,
@@ -456,23 +503,13 @@ def _register(workflow: Workflow, trail: Trail) -> dict[str, int]:
                                ensure_ascii=False, sort_keys=True),
             label_en=label.en if label else "", label_zh=label.zh if label else "",
         ))
-    return keys
-
-
-def _record(trail: Trail, key: int, ts: float, case_id: Any, transition: Transition,
-            facts: Mapping[str, Any], event: tuple) -> None:
-    guard = transition.guard
-    values = () if guard is None else tuple([facts.get(name) for name in guard.fields])
-    text = _OUTPUTS.get(event)
-    if text is None:
-        text = _OUTPUTS[event] = _outputs_text(event)
-    trail.add(ts, case_id, key, values, text)
-
-
-_OUTPUTS: dict[tuple, str] = {}  # (event, from, to, guard value) -> outputs JSON, formatted once
+        keys[transition.id] = key
+        by_key[key] = transition
+    return TrailKeys(keys, by_key)
 
 
 def _outputs_text(event: tuple) -> str:
+    """The outputs JSON of a workflow record: (event, from, to, guard value)."""
     kind, source, target, value = event
     outputs: dict[str, Any] = {"event": kind, "from": source, "to": target,
                                "taken": kind == "transition"}
