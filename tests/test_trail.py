@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -371,12 +372,18 @@ def test_sqlite_layout_after_close(tmp_path):
             con.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
         )
         assert objects == {
-            ("table", "trail"),
             ("table", "trail_runs"),
+            ("table", "trail_rules"),
+            ("table", "trail_records"),
+            ("view", "trail"),
             ("index", "trail_subject"),
-            ("index", "trail_rule_id"),
+            ("index", "trail_rule_key"),
             ("trigger", "trail_no_update"),
             ("trigger", "trail_no_delete"),
+            ("trigger", "trail_records_no_update"),
+            ("trigger", "trail_records_no_delete"),
+            ("trigger", "trail_rules_no_update"),
+            ("trigger", "trail_rules_no_delete"),
             ("trigger", "trail_runs_no_delete"),
             ("trigger", "trail_runs_no_replace"),
             ("trigger", "trail_runs_finish_once"),
@@ -384,13 +391,81 @@ def test_sqlite_layout_after_close(tmp_path):
         assert tuple(r[1] for r in con.execute("PRAGMA table_info(trail)")) == COLUMNS
         pk = [
             r[1]
-            for r in sorted(con.execute("PRAGMA table_info(trail)"), key=lambda r: r[5])
+            for r in sorted(con.execute("PRAGMA table_info(trail_records)"), key=lambda r: r[5])
             if r[5]
         ]
         assert pk == ["run_id", "seq"]
+        # each rule once, however often it fired
+        assert con.execute("SELECT count(*) FROM trail_rules").fetchone() == (1,)
+        assert con.execute("SELECT count(*) FROM trail").fetchone() == (5,)
+        # the view's rule_id and subject queries use the indexes built at close
+        plan = " ".join(r[3] for r in con.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM trail WHERE rule_id = 'x'"))
+        assert "trail_rule_key" in plan
+        plan = " ".join(r[3] for r in con.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM trail WHERE subject = 'x'"))
+        assert "trail_subject" in plan
         assert con.execute("SELECT DISTINCT typeof(ts) FROM trail").fetchall() == [("real",)]
     finally:
         con.close()
+
+
+def test_runs_share_the_rules_of_the_file(tmp_path):
+    """A rule is stored once per file: a second run finds it; a rule differing in any column
+    (here only the label, empty in one) is another rule."""
+    path = tmp_path / "t.db"
+    unlabelled = dataclasses.replace(REORDER, label_en="", label_zh="")
+    _write(path, [(0.0, "a", REORDER, (1, 2, True), None), (1.0, "b", AUDIT, ("N",), None)])
+    _write(path, [(0.0, "c", AUDIT, ("S",), None), (1.0, "d", REORDER, (3, 4, False), None),
+                  (2.0, "e", unlabelled, (5, 6, True), None)])
+    con = sqlite3.connect(path)
+    try:
+        keys = con.execute("SELECT rule_key, rule_id, rule_label FROM trail_rules").fetchall()
+        assert keys == [(1, REORDER.rule_id, REORDER.label_en), (2, AUDIT.rule_id,
+                        AUDIT.label_en or AUDIT.label_zh or None), (3, REORDER.rule_id, None)]
+        assert con.execute("SELECT run_id, seq, rule_key FROM trail_records"
+                           " ORDER BY run_id, seq").fetchall() == [
+            ("R1", 1, 1), ("R1", 2, 2), ("R2", 1, 2), ("R2", 2, 1), ("R2", 3, 3)]
+    finally:
+        con.close()
+    assert [(r["subject"], r["rule_label"]) for r in read_trail(path, run_id="R2")] == [
+        ("c", AUDIT.label_en or AUDIT.label_zh or None), ("d", REORDER.label_en), ("e", None)]
+
+
+_WIDE_LAYOUT = (  # the one-table layout of trails written before trail_rules existed
+    """CREATE TABLE trail_runs (run_id TEXT PRIMARY KEY, started_at TEXT, finished_at TEXT,
+        command TEXT, clock TEXT, meta TEXT, records INTEGER)""",
+    """CREATE TABLE trail (run_id TEXT NOT NULL, seq INTEGER NOT NULL, ts, subject TEXT,
+        pack_id TEXT, pack_version TEXT, pack_sha256 TEXT, table_id TEXT, rule_id TEXT,
+        rule_label TEXT, source_file TEXT, source_line INTEGER, inputs TEXT, outputs TEXT,
+        PRIMARY KEY (run_id, seq))""",
+)
+
+
+def test_a_trail_in_the_old_one_table_layout_is_read_and_appended_to(tmp_path):
+    old = tmp_path / "old.db"
+    con = sqlite3.connect(old, isolation_level=None)
+    for statement in _WIDE_LAYOUT:
+        con.execute(statement)
+    con.execute("INSERT INTO trail_runs VALUES ('R1', NULL, NULL, 'run', 'sim', '{}', 1)")
+    con.execute("INSERT INTO trail VALUES ('R1', 1, 0.5, 'S1', 'p', '1', 'h', 't', 'r', NULL,"
+                " 'f.yaml', 3, '{}', '{}')")
+    con.close()
+    records = _simple_records(4)
+    assert _write(old, records) == "R2"
+    fresh = tmp_path / "fresh.db"
+    _write(fresh, records)
+    first, *appended = list(read_trail(old))
+    assert first["rule_id"] == "r" and first["source_line"] == 3
+    assert [{**r, "run_id": "R1"} for r in appended] == list(read_trail(fresh))
+    con = sqlite3.connect(old)
+    try:
+        kinds = dict(con.execute("SELECT name, type FROM sqlite_master"))
+        assert kinds["trail"] == "table" and "trail_records" not in kinds
+        assert "trail_rule_id" in kinds  # the old layout's indexes
+    finally:
+        con.close()
+    assert [r["records"] for r in list_runs(old)] == [1, 4]
 
 
 def test_indexes_are_created_at_close_not_before(tmp_path):
@@ -421,6 +496,10 @@ def test_schema_in_docstring_is_the_schema_in_use():
         "UPDATE trail SET subject = 'x'",
         "DELETE FROM trail",
         "DELETE FROM trail WHERE seq = 1",
+        "UPDATE trail_records SET subject = 'x'",
+        "DELETE FROM trail_records",
+        "UPDATE trail_rules SET source_line = 1",
+        "DELETE FROM trail_rules",
         "DELETE FROM trail_runs",
         "UPDATE trail_runs SET command = 'x'",
         "UPDATE trail_runs SET records = 99",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import networkx as nx
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from storeops.engine.errors import ErrorList
 from storeops.engine.packs import load_pack
 from storeops.engine.trail import open_trail, read_trail
-from storeops.engine.workflow import GuardDecision, start_case
+from storeops.engine.workflow import GuardDecision, register, start_case
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDERS = ROOT / "rules" / "order_fulfilment.yaml"
@@ -85,7 +86,9 @@ class Recorder:
     def add(self, ts, subject, rule, values, outputs=None) -> int:
         import json
 
-        self.records.append((ts, subject, self.refs[rule].rule_id, values, json.loads(outputs)))
+        ref = self.refs[rule]
+        self.records.append((ts, subject, ref.rule_id, values,
+                             json.loads(ref.outputs if outputs is None else outputs)))
         return len(self.records)
 
 
@@ -269,24 +272,26 @@ def test_order_waits_for_stock_then_proceeds(orders):
                             (4.0, "confirm"), (5.0, "print"), (6.0, "pick"), (7.0, "verify"),
                             (8.0, "pack"), (9.0, "deliver"), (10.0, "completed")]
     assert case.advance(11.0).status == "done"
-    # ts 2, choice 'first': the guard before the one taken (why not it), then the move,
-    # whose inputs are the taken guard's values; guards after the taken one decide nothing
+    # ts 2, choice 'first': one record for the move; its outputs name the guard passed over,
+    # its inputs hold what that guard and the one taken read; later guards decided nothing
     at_two = [r for r in trail.records if r[0] == 2.0]
-    assert [(r[2], r[4].get("guard", "-"), r[4]["taken"]) for r in at_two] == [
-        ("cancel_at_confirm", False, False), ("wait_stock", "-", True)]
-    assert at_two[-1] == (2.0, "O1", "wait_stock", (False,),
-                          {"event": "transition", "from": "confirm",
-                           "to": "waiting_for_stock", "taken": True})
+    assert at_two == [(2.0, "O1", "wait_stock", (False, False),
+                       {"event": "transition", "from": "confirm", "to": "waiting_for_stock",
+                        "taken": True, "passed": ["cancel_at_confirm"]})]
     assert [r[2] for r in trail.records if r[4]["event"] == "transition"] == [
         "registered", "wait_stock", "stock_arrived", "confirmed", "printed", "picked",
         "verify_ok", "packed", "delivered"]
+    confirmed = next(r for r in trail.records if r[2] == "confirmed")
+    assert confirmed[4]["passed"] == ["cancel_at_confirm", "wait_stock", "wait_inbound",
+                                      "merge", "amend", "mark_special"]
     # the blocked step at ts 3 recorded its two guard decisions and no transition
-    assert [(r[2], r[4]["event"]) for r in trail.records if r[0] == 3.0] == [
-        ("cancel_waiting_stock", "guard"), ("stock_arrived", "guard")]
-    ref = trail.refs[[r.rule_id for r in trail.refs].index("wait_stock")]
-    assert (ref.pack_id, ref.table_id, ref.fields) == ("order_fulfilment", "order_fulfilment",
-                                                      ("stock_ok",))
-    assert ref.source_file.endswith("order_fulfilment.yaml")
+    assert [(r[2], r[4]["event"], r[4]["guard"]) for r in trail.records if r[0] == 3.0] == [
+        ("cancel_waiting_stock", "guard", False), ("stock_arrived", "guard", False)]
+    move, guard = (r for r in trail.refs if r.rule_id == "wait_stock")
+    assert (move.pack_id, move.table_id, move.fields) == ("order_fulfilment", "order_fulfilment",
+                                                        ("cancelled", "stock_ok"))
+    assert guard.fields == ("stock_ok",) and guard.source_line == move.source_line
+    assert move.source_file.endswith("order_fulfilment.yaml")
 
 
 def test_failed_verification_goes_back_to_picking(orders):
@@ -324,6 +329,34 @@ def test_bulky_doors_are_installed(orders):
                                      "needs_installation": True})
     case.run(1.0)
     assert [s for _, s in case.history][-3:] == ["deliver", "installing", "completed"]
+
+
+def test_trace_of_a_guard_finds_the_moves_that_passed_over_it(orders, tmp_path):
+    """Under choice 'first', a guard decides when its move is taken and when a later move is
+    taken past it: `trace --rule` shows both, and explain names the guards passed over."""
+    from storeops.engine import audit
+
+    path = tmp_path / "trail.sqlite"
+    with open_trail(path, clock="sim") as trail:
+        keys = register(orders, trail)
+        short = start_case(orders, "O1", {"cancelled": False, "stock_ok": False}, trail,
+                           ts=0.0, keys=keys)
+        short.advance(1.0)
+        short.advance(2.0)  # wait_stock taken
+        ready = start_case(orders, "O2", {**CONFIRMED, "stock_ok": True}, trail, ts=0.0,
+                           keys=keys)
+        ready.advance(1.0)
+        ready.advance(3.0)  # confirmed, past wait_stock
+    traced = [(r["subject"], r["rule_id"], r["ts"]) for r in audit.trace(str(path),
+                                                                        rule_id="wait_stock")]
+    assert traced == [("O1", "wait_stock", 2.0), ("O2", "confirmed", 3.0)]
+    confirmed = next(r for r in read_trail(path, rule_id="confirmed"))
+    assert json.loads(confirmed["inputs"])["stock_ok"] is True
+    text = audit.format_record(confirmed)
+    assert "passed over cancel_at_confirm, wait_stock, wait_inbound, merge, amend, " \
+           "mark_special" in text
+    # one record per move, none for the guards passed over
+    assert [r["rule_id"] for r in read_trail(path, subject="O2")] == ["registered", "confirmed"]
 
 
 def test_service_ticket_through_a_real_trail(service, tmp_path):

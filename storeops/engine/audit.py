@@ -47,6 +47,8 @@ def explain_action(trail_path: str, action_id: str) -> Explanation:
     output = None
     if match["k"] is not None:
         outputs = json.loads(record["outputs"] or "[]")
+        if isinstance(outputs, dict):  # a workflow record: one move or guard decision
+            outputs = [outputs]
         k = int(match["k"])
         if not 1 <= k <= len(outputs):
             raise TrailError(f"{trail_path}: firing {run_id}.{seq} has {len(outputs)} "
@@ -66,6 +68,10 @@ def format_record(record: dict[str, Any], output: dict[str, Any] | None = None) 
     """A short, readable account of one firing."""
     inputs = json.loads(record["inputs"] or "{}")
     outputs = json.loads(record["outputs"] or "[]")
+    if isinstance(outputs, dict):  # a workflow record: one move or guard decision
+        outputs = [outputs]
+    if isinstance(outputs, dict):  # a workflow record: one move or guard decision
+        outputs = [outputs]
     shown = ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in inputs.items())
     actions = ", ".join(_output_text(o) for o in outputs)
     label = f" ({record['rule_label']})" if record.get("rule_label") else ""
@@ -90,6 +96,8 @@ def _output_text(output: dict[str, Any]) -> str:
         if "guard" in output:
             guard, taken = json.dumps(output["guard"]), json.dumps(output.get("taken"))
             text += f" (guard {guard}, taken {taken})"
+        if output.get("passed"):
+            text += f" (passed over {', '.join(output['passed'])}: not true on these inputs)"
         return text
     if "action" not in output and "result" not in output:
         return json.dumps(output, ensure_ascii=False, sort_keys=True)
@@ -108,7 +116,24 @@ def _output_text(output: dict[str, Any]) -> str:
 
 def trace(trail_path: str, *, subject: str | None = None, rule_id: str | None = None,
           run_id: str | None = None) -> Iterator[dict[str, Any]]:
-    return read_trail(trail_path, subject=subject, rule_id=rule_id, run_id=run_id)
+    """The records of a subject, a rule or a run, in run and seq order.
+
+    A workflow guard decides twice: when its transition is taken, and when a later
+    transition is taken past it under ``choice: first`` (the move's outputs name it in
+    ``passed``). Both are the guard's decisions, so both are traced for its rule id."""
+    if rule_id is None:
+        return read_trail(trail_path, subject=subject, run_id=run_id)
+    records = read_trail(trail_path, subject=subject, run_id=run_id)
+    quoted = json.dumps(rule_id, ensure_ascii=False)
+    return (r for r in records if r["rule_id"] == rule_id or _passed_over(r, quoted, rule_id))
+
+
+def _passed_over(record: dict[str, Any], quoted: str, rule_id: str) -> bool:
+    outputs = record["outputs"] or ""
+    if '"passed"' not in outputs or quoted not in outputs:  # most records: no parsing
+        return False
+    parsed = json.loads(outputs)
+    return isinstance(parsed, dict) and rule_id in parsed.get("passed", ())
 
 
 def export(records: Iterable[dict[str, Any]], fmt: str, stream: io.TextIOBase) -> int:

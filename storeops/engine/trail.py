@@ -21,7 +21,13 @@ byte-identical trail into a fresh folder.
 
 SQLite layout (a public contract; auditors query it directly)
 -------------------------------------------------------------
-Values in ``inputs`` and ``outputs`` are JSON text as ``json.dumps(...,
+Auditors read the view ``trail``: one row per firing with the columns of
+``COLUMNS``. Underneath, what identifies a rule (pack, version, hash, table,
+rule, label, source line, and the outputs a firing of the rule has unless it
+gives others) is stored once per file in ``trail_rules``, and each firing in
+``trail_records`` points at it: a firing's row is a fraction of the size, and
+a simulation's year of order-desk moves writes in half the time. Values in
+``inputs`` and ``outputs`` are JSON text as ``json.dumps(...,
 ensure_ascii=False)`` writes it: keys of ``inputs`` in the order the rule's
 condition reads them, dates as ``"YYYY-MM-DD"``, NaN and infinities as
 ``null``. ``ts`` is ISO 8601 UTC text with milliseconds
@@ -38,11 +44,8 @@ time. ::
         records     INTEGER            -- set once at close; NULL while running or if killed
     )
 
-    CREATE TABLE IF NOT EXISTS trail (
-        run_id       TEXT NOT NULL,
-        seq          INTEGER NOT NULL, -- 1, 2, ... within the run, no gaps
-        ts,                            -- TEXT for clock 'wall', REAL for clock 'sim'
-        subject      TEXT,             -- what the rule fired on, e.g. a store/SKU key
+    CREATE TABLE IF NOT EXISTS trail_rules (
+        rule_key     INTEGER PRIMARY KEY, -- 1, 2, ... in the order the file first met the rule
         pack_id      TEXT,
         pack_version TEXT,
         pack_sha256  TEXT,
@@ -51,15 +54,42 @@ time. ::
         rule_label   TEXT,             -- label_en, else label_zh, else NULL
         source_file  TEXT,
         source_line  INTEGER,          -- 1-based line of the rule in source_file
-        inputs       TEXT,             -- JSON object {field: value}
-        outputs      TEXT,             -- JSON
-        PRIMARY KEY (run_id, seq)
+        outputs      TEXT              -- JSON: the rule's outputs, when a firing has no others
     )
 
-    CREATE TRIGGER IF NOT EXISTS trail_no_update BEFORE UPDATE ON trail
+    CREATE TABLE IF NOT EXISTS trail_records (
+        run_id   TEXT NOT NULL,
+        seq      INTEGER NOT NULL,     -- 1, 2, ... within the run, no gaps
+        ts,                            -- TEXT for clock 'wall', REAL for clock 'sim'
+        subject  TEXT,                 -- what the rule fired on, e.g. a store/SKU key
+        rule_key INTEGER NOT NULL,     -- the rule in trail_rules
+        inputs   TEXT,                 -- JSON object {field: value}
+        outputs  TEXT,                 -- JSON; NULL: the rule's outputs (trail_rules)
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID
+
+    CREATE VIEW IF NOT EXISTS trail AS
+    SELECT r.run_id, r.seq, r.ts, r.subject, k.pack_id, k.pack_version, k.pack_sha256,
+           k.table_id, k.rule_id, k.rule_label, k.source_file, k.source_line,
+           r.inputs, coalesce(r.outputs, k.outputs) AS outputs
+    FROM trail_records AS r JOIN trail_rules AS k ON k.rule_key = r.rule_key
+
+    CREATE TRIGGER IF NOT EXISTS trail_no_update INSTEAD OF UPDATE ON trail
     BEGIN SELECT RAISE(ABORT, 'the trail is append-only'); END
 
-    CREATE TRIGGER IF NOT EXISTS trail_no_delete BEFORE DELETE ON trail
+    CREATE TRIGGER IF NOT EXISTS trail_no_delete INSTEAD OF DELETE ON trail
+    BEGIN SELECT RAISE(ABORT, 'the trail is append-only'); END
+
+    CREATE TRIGGER IF NOT EXISTS trail_records_no_update BEFORE UPDATE ON trail_records
+    BEGIN SELECT RAISE(ABORT, 'the trail is append-only'); END
+
+    CREATE TRIGGER IF NOT EXISTS trail_records_no_delete BEFORE DELETE ON trail_records
+    BEGIN SELECT RAISE(ABORT, 'the trail is append-only'); END
+
+    CREATE TRIGGER IF NOT EXISTS trail_rules_no_update BEFORE UPDATE ON trail_rules
+    BEGIN SELECT RAISE(ABORT, 'the trail is append-only'); END
+
+    CREATE TRIGGER IF NOT EXISTS trail_rules_no_delete BEFORE DELETE ON trail_rules
     BEGIN SELECT RAISE(ABORT, 'the trail is append-only'); END
 
     CREATE TRIGGER IF NOT EXISTS trail_runs_no_delete BEFORE DELETE ON trail_runs
@@ -78,19 +108,28 @@ time. ::
 
     -- created at close, when building them once is cheaper than keeping them
     -- up to date during the bulk load
-    CREATE INDEX IF NOT EXISTS trail_subject ON trail (subject)
-    CREATE INDEX IF NOT EXISTS trail_rule_id ON trail (rule_id)
+    CREATE INDEX IF NOT EXISTS trail_subject ON trail_records (subject)
+    CREATE INDEX IF NOT EXISTS trail_rule_key ON trail_records (rule_key)
 
-A run is finished when ``records`` is set; simulation runs keep
-``finished_at`` NULL so that their files stay reproducible. The triggers stop
-accidents, not a determined editor: whoever can write the file can drop them,
-and ``INSERT OR REPLACE`` into ``trail`` deletes the old row without firing
-``trail_no_delete`` (SQLite fires delete triggers for REPLACE only under
-``PRAGMA recursive_triggers``); a guarding insert trigger would cost more than
-the insert itself. The file uses WAL with ``synchronous=NORMAL``: a killed
+Queries on ``trail`` by ``subject``, ``rule_id`` or ``run_id`` and ``seq``
+use these indexes through the view. A rule is added to ``trail_rules`` in a
+transaction of its own when a run first meets it, so writers sharing a file
+agree on keys, and keys are numbered deterministically. A run is finished
+when ``records`` is set; simulation runs keep ``finished_at`` NULL so that
+their files stay reproducible. The triggers stop accidents, not a determined
+editor: whoever can write the file can drop them, and ``INSERT OR REPLACE``
+into ``trail_records`` deletes the old row without firing its delete trigger
+(SQLite fires delete triggers for REPLACE only under ``PRAGMA
+recursive_triggers``); a guarding insert trigger would cost more than the
+insert itself. The file uses WAL with ``synchronous=NORMAL``: a killed
 process loses only its unflushed batch, a power cut may lose the last
 committed batches but never leaves a half batch. Close checkpoints the WAL, so
 a closed trail is one self-contained file.
+
+Files written by storeops before ``trail_rules`` existed hold ``trail`` as
+one table with the same columns (and indexes on ``subject`` and
+``rule_id``). They are read the same way, and new runs in such a file are
+written in its own layout.
 
 JSON Lines layout
 -----------------
@@ -161,6 +200,9 @@ RUN_COLUMNS = ("run_id", "started_at", "finished_at", "command", "clock", "meta"
 CLOCKS = ("wall", "sim")
 
 _APPEND_ONLY = "SELECT RAISE(ABORT, 'the trail is append-only')"
+# stored once per rule in trail_rules: pack_id ... source_line, and the rule's own outputs
+_RULE_COLUMNS = (*COLUMNS[4:12], "outputs")
+_RECORD_COLUMNS = ("run_id", "seq", "ts", "subject", "rule_key", "inputs", "outputs")
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS trail_runs (
         run_id      TEXT PRIMARY KEY,  -- 'R1', 'R2', ... in the order runs began
@@ -171,11 +213,8 @@ _SCHEMA = (
         meta        TEXT,              -- JSON object, sorted keys
         records     INTEGER            -- set once at close; NULL while running or if killed
     )""",
-    """CREATE TABLE IF NOT EXISTS trail (
-        run_id       TEXT NOT NULL,
-        seq          INTEGER NOT NULL, -- 1, 2, ... within the run, no gaps
-        ts,                            -- TEXT for clock 'wall', REAL for clock 'sim'
-        subject      TEXT,             -- what the rule fired on, e.g. a store/SKU key
+    """CREATE TABLE IF NOT EXISTS trail_rules (
+        rule_key     INTEGER PRIMARY KEY, -- 1, 2, ... in the order the file first met the rule
         pack_id      TEXT,
         pack_version TEXT,
         pack_sha256  TEXT,
@@ -184,13 +223,34 @@ _SCHEMA = (
         rule_label   TEXT,             -- label_en, else label_zh, else NULL
         source_file  TEXT,
         source_line  INTEGER,          -- 1-based line of the rule in source_file
-        inputs       TEXT,             -- JSON object {field: value}
-        outputs      TEXT,             -- JSON
-        PRIMARY KEY (run_id, seq)
+        outputs      TEXT              -- JSON: the rule's outputs, when a firing has no others
     )""",
-    f"""CREATE TRIGGER IF NOT EXISTS trail_no_update BEFORE UPDATE ON trail
+    """CREATE TABLE IF NOT EXISTS trail_records (
+        run_id   TEXT NOT NULL,
+        seq      INTEGER NOT NULL,     -- 1, 2, ... within the run, no gaps
+        ts,                            -- TEXT for clock 'wall', REAL for clock 'sim'
+        subject  TEXT,                 -- what the rule fired on, e.g. a store/SKU key
+        rule_key INTEGER NOT NULL,     -- the rule in trail_rules
+        inputs   TEXT,                 -- JSON object {field: value}
+        outputs  TEXT,                 -- JSON; NULL: the rule's outputs (trail_rules)
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID""",
+    """CREATE VIEW IF NOT EXISTS trail AS
+    SELECT r.run_id, r.seq, r.ts, r.subject, k.pack_id, k.pack_version, k.pack_sha256,
+           k.table_id, k.rule_id, k.rule_label, k.source_file, k.source_line,
+           r.inputs, coalesce(r.outputs, k.outputs) AS outputs
+    FROM trail_records AS r JOIN trail_rules AS k ON k.rule_key = r.rule_key""",
+    f"""CREATE TRIGGER IF NOT EXISTS trail_no_update INSTEAD OF UPDATE ON trail
     BEGIN {_APPEND_ONLY}; END""",
-    f"""CREATE TRIGGER IF NOT EXISTS trail_no_delete BEFORE DELETE ON trail
+    f"""CREATE TRIGGER IF NOT EXISTS trail_no_delete INSTEAD OF DELETE ON trail
+    BEGIN {_APPEND_ONLY}; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS trail_records_no_update BEFORE UPDATE ON trail_records
+    BEGIN {_APPEND_ONLY}; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS trail_records_no_delete BEFORE DELETE ON trail_records
+    BEGIN {_APPEND_ONLY}; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS trail_rules_no_update BEFORE UPDATE ON trail_rules
+    BEGIN {_APPEND_ONLY}; END""",
+    f"""CREATE TRIGGER IF NOT EXISTS trail_rules_no_delete BEFORE DELETE ON trail_rules
     BEGIN {_APPEND_ONLY}; END""",
     f"""CREATE TRIGGER IF NOT EXISTS trail_runs_no_delete BEFORE DELETE ON trail_runs
     BEGIN {_APPEND_ONLY}; END""",
@@ -205,12 +265,21 @@ _SCHEMA = (
     BEGIN {_APPEND_ONLY}; END""",
 )
 _INDEXES = (
+    "CREATE INDEX IF NOT EXISTS trail_subject ON trail_records (subject)",
+    "CREATE INDEX IF NOT EXISTS trail_rule_key ON trail_records (rule_key)",
+)
+_INSERT = f"INSERT INTO trail_records VALUES ({', '.join('?' * len(_RECORD_COLUMNS))})"
+_FIND_RULE = (f"SELECT rule_key FROM trail_rules WHERE "
+              f"{' AND '.join(f'{c} IS ?' for c in _RULE_COLUMNS)} ORDER BY rule_key LIMIT 1")
+_ADD_RULE = f"INSERT INTO trail_rules ({', '.join(_RULE_COLUMNS)}) VALUES " \
+    f"({', '.join('?' * len(_RULE_COLUMNS))})"
+# Files written before trail_rules existed keep their one wide table, and new runs in such a
+# file are written the same way (readers see the same ``trail`` either way).
+_INSERT_WIDE = f"INSERT INTO trail VALUES ({', '.join('?' * len(COLUMNS))})"
+_INDEXES_WIDE = (
     "CREATE INDEX IF NOT EXISTS trail_subject ON trail (subject)",
     "CREATE INDEX IF NOT EXISTS trail_rule_id ON trail (rule_id)",
 )
-_INSERT = f"INSERT INTO trail VALUES ({', '.join('?' * len(COLUMNS))})"
-_INPUTS_COLUMN = COLUMNS.index("inputs")
-_INPUTS_OF_ROW = operator.itemgetter(_INPUTS_COLUMN)
 _RUN_ORDER = "CAST(substr(run_id, 2) AS INTEGER)"  # R10 after R9, unlike text order
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _JSONL_START = b'{"run_id": "R'  # every JSONL trail line begins so
@@ -445,7 +514,8 @@ def _canonical_text(text: str) -> str:
 
 @functools.cache
 def _maker_factory(kind: str, field_count: int):
-    """The factory of makers for rules reading ``field_count`` fields ('sqlite' or 'jsonl').
+    """The factory of makers for rules reading ``field_count`` fields ('sqlite',
+    'sqlite_wide' for files in the one-table layout, or 'jsonl').
 
     SQLite: ``PIECES`` holds the constant text around the field values; piece
     ``i`` goes before value ``i``, the last piece after the last value.
@@ -457,6 +527,15 @@ def _maker_factory(kind: str, field_count: int):
     encoded = [f"E[type({n})]({n})" for n in names]
     outputs = "OUTPUTS if outputs is None else canon(outputs)"
     if kind == "sqlite":
+        pieces = [f"P{i}" for i in range(field_count + 1)]
+        text = "".join(f"{{{p}}}{{{e}}}" for p, e in zip(pieces, encoded, strict=False))
+        text += f"{{{pieces[-1]}}}"
+        parameters = "RUN, RULE_KEY, PIECES, E, canon"
+        setup = f"{', '.join(pieces)}, = PIECES"
+        # no outputs given: NULL, which the view reads as the rule's own (stored once)
+        outputs = "None if outputs is None else canon(outputs)"
+        body = f'return (RUN, seq, ts, subject, RULE_KEY, f"{text}", {outputs})'
+    elif kind == "sqlite_wide":
         pieces = [f"P{i}" for i in range(field_count + 1)]
         text = "".join(f"{{{p}}}{{{e}}}" for p, e in zip(pieces, encoded, strict=False))
         text += f"{{{pieces[-1]}}}"
@@ -898,13 +977,20 @@ def _check_sqlite_header(path: str) -> None:
         raise TrailError(f"{path}: not a SQLite trail (the file is not a SQLite database)")
 
 
-def _has_trail_schema(con: sqlite3.Connection, path: str) -> bool:
-    """True for a trail, False for an empty database; TrailError for anything else."""
-    tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if not tables:
-        return False
-    for table, columns in (("trail", COLUMNS), ("trail_runs", RUN_COLUMNS)):
-        if table not in tables:
+def _trail_layout(con: sqlite3.Connection, path: str) -> str | None:
+    """'rules' for a trail (rules stored once, ``trail`` a view), 'wide' for a trail in the
+    one-table layout of earlier versions, None for an empty database; TrailError otherwise."""
+    kinds = dict(con.execute(
+        "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view')"))
+    if not kinds:
+        return None
+    layout = "wide" if kinds.get("trail") == "table" else "rules"
+    expected = [("trail", COLUMNS), ("trail_runs", RUN_COLUMNS)]
+    if layout == "rules":
+        expected += [("trail_rules", ("rule_key", *_RULE_COLUMNS)),
+                     ("trail_records", _RECORD_COLUMNS)]
+    for table, columns in expected:
+        if table not in kinds:
             raise TrailError(f"{path}: not a trail (a SQLite database without table '{table}')")
         found = tuple(row[1] for row in con.execute(f"PRAGMA table_info({table})"))
         if found != columns:
@@ -912,7 +998,7 @@ def _has_trail_schema(con: sqlite3.Connection, path: str) -> bool:
                 f"{path}: not a trail (table '{table}' has columns {', '.join(found)};"
                 f" expected {', '.join(columns)})"
             )
-    return True
+    return layout
 
 
 def _meta_default(value):
@@ -928,7 +1014,7 @@ def _meta_default(value):
 class SqliteTrail(Trail):
     """The embedded default sink; see the module docstring for the layout."""
 
-    __slots__ = ("_con",)
+    __slots__ = ("_con", "_inputs_column", "_rule_keys", "_wide")
 
     def __init__(
         self, path: str, *, command: str, clock: str, meta: dict | None, batch_size: int
@@ -946,13 +1032,15 @@ class SqliteTrail(Trail):
         except sqlite3.Error as e:
             raise TrailError(f"{path}: cannot open the trail: {e}") from None
         try:
-            if not _has_trail_schema(con, path):
+            layout = _trail_layout(con, path)
+            if layout is None:
                 con.execute(f"PRAGMA page_size = {_PAGE_SIZE}")  # only before the first table
             con.execute("PRAGMA journal_mode = WAL")
             con.execute("PRAGMA synchronous = NORMAL")
             con.execute("BEGIN IMMEDIATE")  # counting runs and adding ours is one step
-            for statement in _SCHEMA:
-                con.execute(statement)
+            if layout != "wide":
+                for statement in _SCHEMA:
+                    con.execute(statement)
             (runs,) = con.execute("SELECT count(*) FROM trail_runs").fetchone()
             run_id = f"R{runs + 1}"
             started = None if clock == "sim" else _iso_utc()
@@ -966,25 +1054,56 @@ class SqliteTrail(Trail):
             if isinstance(e, TrailError):
                 raise
             raise TrailError(f"{path}: cannot use as a trail: {e}") from None
-        super().__init__(run_id, path, clock, batch_size)
         self._con = con
+        self._wide = layout == "wide"
+        self._inputs_column = (COLUMNS if self._wide else _RECORD_COLUMNS).index("inputs")
+        self._rule_keys: dict[RuleRef, int] = {}
+        super().__init__(run_id, path, clock, batch_size)
 
     def _maker(self, ref: RuleRef, outputs: str, encoders: _Encoders):
+        pieces = tuple(_inputs_pieces(ref.fields))
+        if self._wide:
+            return _maker_factory("sqlite_wide", len(ref.fields))(
+                self.run_id,
+                ref.pack_id,
+                ref.pack_version,
+                ref.pack_sha256,
+                ref.table_id,
+                ref.rule_id,
+                _rule_label(ref),
+                ref.source_file,
+                ref.source_line,
+                pieces,
+                outputs,
+                encoders,
+                self._canon,
+            )
         return _maker_factory("sqlite", len(ref.fields))(
-            self.run_id,
-            ref.pack_id,
-            ref.pack_version,
-            ref.pack_sha256,
-            ref.table_id,
-            ref.rule_id,
-            _rule_label(ref),
-            ref.source_file,
-            ref.source_line,
-            tuple(_inputs_pieces(ref.fields)),
-            outputs,
-            encoders,
-            self._canon,
+            self.run_id, self._rule_key(ref, outputs), pieces, encoders, self._canon
         )
+
+    def _rule_key(self, ref: RuleRef, outputs: str) -> int:
+        """The rule's row in ``trail_rules``: found, or added in a transaction of its own, so
+        that writers sharing the file agree on keys."""
+        key = self._rule_keys.get(ref)
+        if key is not None:
+            return key
+        columns = (ref.pack_id, ref.pack_version, ref.pack_sha256, ref.table_id, ref.rule_id,
+                   _rule_label(ref), ref.source_file, ref.source_line, outputs)
+        con = self._con
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                row = con.execute(_FIND_RULE, columns).fetchone()
+                key = row[0] if row else con.execute(_ADD_RULE, columns).lastrowid
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        except (sqlite3.Error, UnicodeEncodeError) as e:
+            raise TrailError(f"{self.path}: cannot record rule {ref.rule_id!r}: {e}") from None
+        self._rule_keys[ref] = key
+        return key
 
     def _ts_converter(self):
         if self.clock == "sim":
@@ -993,15 +1112,16 @@ class SqliteTrail(Trail):
 
     def _write(self, first_seq: int, pending: list) -> None:
         rows = self._format(first_seq, pending)
-        if _NON_FINITE.search("\n".join(map(_INPUTS_OF_ROW, rows))):
+        column = self._inputs_column
+        if _NON_FINITE.search("\n".join(map(operator.itemgetter(column), rows))):
             for i, row in enumerate(rows):
-                if _NON_FINITE.search(row[_INPUTS_COLUMN]):
+                if _NON_FINITE.search(row[column]):
                     rows[i] = self._format(first_seq + i, [pending[i]], safe=True)[0]
         con = self._con
         try:
             con.execute("BEGIN IMMEDIATE")
             try:
-                con.executemany(_INSERT, rows)
+                con.executemany(_INSERT_WIDE if self._wide else _INSERT, rows)
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
@@ -1014,7 +1134,7 @@ class SqliteTrail(Trail):
         finished = None if self.clock == "sim" else _iso_utc()
         try:
             con.execute("BEGIN IMMEDIATE")
-            for statement in _INDEXES:
+            for statement in _INDEXES_WIDE if self._wide else _INDEXES:
                 con.execute(statement)
             con.execute(
                 "UPDATE trail_runs SET finished_at = ?, records = ? WHERE run_id = ?",
@@ -1210,7 +1330,7 @@ def _connect_reader(path: str) -> sqlite3.Connection:
     con = None
     try:
         con = sqlite3.connect(uri, uri=True, timeout=_BUSY_TIMEOUT_S)
-        if not _has_trail_schema(con, path):
+        if _trail_layout(con, path) is None:
             raise TrailError(f"{path}: not a trail (an empty SQLite database)")
     except (sqlite3.Error, TrailError) as e:
         if con is not None:

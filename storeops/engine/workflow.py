@@ -341,9 +341,7 @@ class Case:
         self._keys: TrailKeys | None = None
         if trail is not None:
             # a simulation starts thousands of cases on one trail: it registers once (keys)
-            self._keys = keys if isinstance(keys, TrailKeys) else (
-                register(workflow, trail) if keys is None else
-                TrailKeys(keys, {keys[t.id]: t for t in workflow.transitions}))
+            self._keys = keys if keys is not None else register(workflow, trail)
 
     @property
     def done(self) -> bool:
@@ -391,25 +389,20 @@ class Case:
             decisions = tuple(GuardDecision(t.id, t.target, values[k])
                               for k, t in enumerate(out))
         trail = self._trail
-        if trail is not None:
-            # The records that decided the move: every guard when none was true (why the case
-            # is blocked); with choice 'first', the guards before the one taken (why not them);
-            # then the move itself, whose inputs are the taken guard's values.
-            upto = len(out) if chosen is None else (chosen if workflow.choice == "first" else 0)
-            keys = self._keys
-            for k in range(upto):
-                _record_guard(trail, keys, ts, self.id, out[k], facts)
         if chosen is None:
+            if trail is not None:  # why the case is blocked: every guard, false or null
+                for transition in out:
+                    _record_guard(trail, self._keys, ts, self.id, transition, facts)
             return Step(self.id, ts, source, source, "blocked", None, decisions)
         transition = out[chosen]
         self.state = transition.target
         self.history.append((ts, transition.target))
         if trail is not None:
-            guard = transition.guard
-            key = self._keys[transition.id]
-            trail.add(ts, self.id, key,
-                      () if guard is None else tuple([facts.get(n) for n in guard.fields]),
-                      self._keys.moved[key])
+            # one record per move: its inputs are what the guards tried read (with choice
+            # 'first', the guards passed over and the one taken; its outputs name them)
+            keys = self._keys
+            trail.add(ts, self.id, keys[transition.id],
+                      tuple([facts.get(name) for name in keys.fields[transition.id]]))
         return Step(self.id, ts, source, transition.target, "moved", transition.id, decisions)
 
     def run(self, ts: float, *, limit: int = 1000) -> list[Step]:
@@ -444,21 +437,21 @@ def register(workflow: Workflow, trail: Trail) -> TrailKeys:
 
 
 class TrailKeys(dict):
-    """Transition id -> trail key, with the outputs texts of the records, formatted once.
+    """What ``register`` returns: transition id -> trail key of its move record.
 
-    ``moved[key]`` is the outputs of taking the transition; ``guards`` memoises the outputs of
-    an untaken guard by (key, the values its fields had): a simulation records the same few
-    guard outcomes hundreds of thousands of times, and the memo spares evaluating the guard
-    again to tell false from null."""
+    ``fields[id]`` are the fields a move record holds: under ``choice: first`` those of the
+    guards passed over and of the guard taken, in order; otherwise the guard's own.
+    ``guard_keys[id]`` records the guard alone, for a blocked case; ``guard_texts`` memoises
+    those records' outputs by (key, the values the guard read), which spares evaluating the
+    guard again to tell false from null."""
 
-    __slots__ = ("guards", "moved", "transitions")
+    __slots__ = ("fields", "guard_keys", "guard_texts")
 
-    def __init__(self, keys=(), transitions=None) -> None:
-        super().__init__(keys)
-        self.transitions: dict[int, Transition] = dict(transitions or {})
-        self.moved = {key: _outputs_text(("transition", t.source, t.target, True))
-                      for key, t in self.transitions.items()}
-        self.guards: dict[tuple, str] = {}
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, tuple[str, ...]] = {}
+        self.guard_keys: dict[str, int] = {}
+        self.guard_texts: dict[tuple, str] = {}
 
 
 _GUARD_MEMO_LIMIT = 1 << 14  # distinct (guard, values) outcomes kept; bounds memory
@@ -466,11 +459,11 @@ _GUARD_MEMO_LIMIT = 1 << 14  # distinct (guard, values) outcomes kept; bounds me
 
 def _record_guard(trail: Trail, keys: TrailKeys, ts: float, case_id: Any,
                   transition: Transition, facts: Mapping[str, Any]) -> None:
-    """One untaken guard's record: its field values and whether it was false or null."""
+    """One guard's record for a blocked case: its field values, and false or null."""
     guard = transition.guard
-    key = keys[transition.id]
+    key = keys.guard_keys[transition.id]
     values = () if guard is None else tuple([facts.get(name) for name in guard.fields])
-    memo = keys.guards
+    memo = keys.guard_texts
     try:
         text = memo.get((key, values))
     except TypeError:  # an unhashable attribute value: no memo
@@ -490,22 +483,41 @@ def _record_guard(trail: Trail, keys: TrailKeys, ts: float, case_id: Any,
 def _register(workflow: Workflow, trail: Trail) -> TrailKeys:
     from .trail import RuleRef
 
-    keys = {}
-    by_key = {}
+    keys = TrailKeys()
     for transition in workflow.transitions:
         label = transition.label
-        key = trail.rule(RuleRef(
-            pack_id=workflow.pack_id, pack_version=workflow.pack_version,
-            pack_sha256=workflow.pack_sha256, table_id=workflow.id, rule_id=transition.id,
-            source_file=transition.location.file, source_line=transition.location.line,
-            fields=transition.guard.fields if transition.guard is not None else (),
-            outputs=json.dumps({"from": transition.source, "to": transition.target},
-                               ensure_ascii=False, sort_keys=True),
-            label_en=label.en if label else "", label_zh=label.zh if label else "",
-        ))
-        keys[transition.id] = key
-        by_key[key] = transition
-    return TrailKeys(keys, by_key)
+        out = workflow.outgoing[transition.source]
+        own = transition.guard.fields if transition.guard is not None else ()
+        passed: tuple[Transition, ...] = ()
+        fields = own
+        if workflow.choice == "first":
+            passed = out[:out.index(transition)]
+            merged: list[str] = []
+            for t in (*passed, transition):
+                for name in (t.guard.fields if t.guard is not None else ()):
+                    if name not in merged:
+                        merged.append(name)
+            fields = tuple(merged)
+
+        def ref(fields: tuple[str, ...], outputs: str, transition=transition, label=label):
+            return RuleRef(
+                pack_id=workflow.pack_id, pack_version=workflow.pack_version,
+                pack_sha256=workflow.pack_sha256, table_id=workflow.id,
+                rule_id=transition.id, source_file=transition.location.file,
+                source_line=transition.location.line, fields=fields, outputs=outputs,
+                label_en=label.en if label else "", label_zh=label.zh if label else "")
+
+        move = {"event": "transition", "from": transition.source, "to": transition.target,
+                "taken": True}
+        if passed:
+            move["passed"] = [t.id for t in passed]
+        keys[transition.id] = trail.rule(ref(fields, json.dumps(
+            move, ensure_ascii=False, sort_keys=True)))
+        keys.fields[transition.id] = fields
+        keys.guard_keys[transition.id] = trail.rule(ref(own, json.dumps(
+            {"from": transition.source, "to": transition.target}, ensure_ascii=False,
+            sort_keys=True)))
+    return keys
 
 
 def _outputs_text(event: tuple) -> str:
