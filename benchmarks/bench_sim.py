@@ -9,7 +9,8 @@
 2. One replication of a region of 5,000 stores and 100 supervisors over a year (the baseline's
    rates, the real value-chain and KZB packs), trail off and on. Target: under 60 s on one core.
 
-Run: ``python benchmarks/bench_sim.py [--repeat R] [--skip-big]``. Best of R runs is reported.
+Run: ``python benchmarks/bench_sim.py [--repeat R] [--skip-big]``. Best of R rounds is reported;
+each round runs the three peers in turn.
 """
 
 from __future__ import annotations
@@ -144,13 +145,16 @@ def plain_order_desk(horizon_days: float, rate_per_day: float, staff: dict[str, 
     return finished
 
 
-def best(repeat: int, fn) -> float:
-    times = []
+def interleaved(repeat: int, fns) -> list[float]:
+    """Best wall time of each function over ``repeat`` rounds, one run of each per round, so
+    that a change in the machine's load hits every peer alike."""
+    times = [[] for _ in fns]
     for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for fn, spent in zip(fns, times, strict=True):
+            start = time.perf_counter()
+            fn()
+            spent.append(time.perf_counter() - start)
+    return [min(spent) for spent in times]
 
 
 def main() -> None:
@@ -169,15 +173,14 @@ def main() -> None:
     p_verified = dict(dict(desk.on_finish)["verify"])["verified"]
     horizon = baseline.horizon_days
 
-    plain = best(args.repeat, lambda: plain_order_desk(horizon, desk.rate_per_day,
-                                                        dict(desk.staff), attributes,
-                                                        p_verified))
-    off = best(args.repeat, lambda: run_replication(desk_only, "reactive", SEED, 0))
     with tempfile.TemporaryDirectory() as folder:
         counter = iter(range(10**6))
-        on = best(args.repeat, lambda: run_replication(
-            desk_only, "reactive", SEED, 0,
-            trail_path=Path(folder) / f"t{next(counter)}.sqlite"))
+        plain, off, on = interleaved(args.repeat, [
+            lambda: plain_order_desk(horizon, desk.rate_per_day, dict(desk.staff), attributes,
+                                     p_verified),
+            lambda: run_replication(desk_only, "reactive", SEED, 0),
+            lambda: run_replication(desk_only, "reactive", SEED, 0,
+                                    trail_path=Path(folder) / f"t{next(counter)}.sqlite")])
     orders = round(desk.rate_per_day * horizon)
     print(f"order desk, one year, ~{orders:,} orders through {len(desk.staff)} staffed roles "
           f"(best of {args.repeat}):")

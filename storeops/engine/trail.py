@@ -268,7 +268,8 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS trail_subject ON trail_records (subject)",
     "CREATE INDEX IF NOT EXISTS trail_rule_key ON trail_records (rule_key)",
 )
-_INSERT = f"INSERT INTO trail_records VALUES ({', '.join('?' * len(_RECORD_COLUMNS))})"
+# the run id ('R' and digits, made here) is written into the statement: one less parameter
+_INSERT = "INSERT INTO trail_records VALUES ('{run_id}', ?, ?, ?, ?, ?, ?)"
 _FIND_RULE = (f"SELECT rule_key FROM trail_rules WHERE "
               f"{' AND '.join(f'{c} IS ?' for c in _RULE_COLUMNS)} ORDER BY rule_key LIMIT 1")
 _ADD_RULE = f"INSERT INTO trail_rules ({', '.join(_RULE_COLUMNS)}) VALUES " \
@@ -530,11 +531,12 @@ def _maker_factory(kind: str, field_count: int):
         pieces = [f"P{i}" for i in range(field_count + 1)]
         text = "".join(f"{{{p}}}{{{e}}}" for p, e in zip(pieces, encoded, strict=False))
         text += f"{{{pieces[-1]}}}"
-        parameters = "RUN, RULE_KEY, PIECES, E, canon"
+        parameters = "RULE_KEY, PIECES, E, canon"
         setup = f"{', '.join(pieces)}, = PIECES"
-        # no outputs given: NULL, which the view reads as the rule's own (stored once)
+        # no outputs given: NULL, which the view reads as the rule's own (stored once); the
+        # run id is in the INSERT statement
         outputs = "None if outputs is None else canon(outputs)"
-        body = f'return (RUN, seq, ts, subject, RULE_KEY, f"{text}", {outputs})'
+        body = f'return (seq, ts, subject, RULE_KEY, f"{text}", {outputs})'
     elif kind == "sqlite_wide":
         pieces = [f"P{i}" for i in range(field_count + 1)]
         text = "".join(f"{{{p}}}{{{e}}}" for p, e in zip(pieces, encoded, strict=False))
@@ -1014,7 +1016,7 @@ def _meta_default(value):
 class SqliteTrail(Trail):
     """The embedded default sink; see the module docstring for the layout."""
 
-    __slots__ = ("_con", "_inputs_column", "_rule_keys", "_wide")
+    __slots__ = ("_con", "_inputs_column", "_insert", "_rule_keys", "_wide")
 
     def __init__(
         self, path: str, *, command: str, clock: str, meta: dict | None, batch_size: int
@@ -1056,7 +1058,8 @@ class SqliteTrail(Trail):
             raise TrailError(f"{path}: cannot use as a trail: {e}") from None
         self._con = con
         self._wide = layout == "wide"
-        self._inputs_column = (COLUMNS if self._wide else _RECORD_COLUMNS).index("inputs")
+        self._inputs_column = COLUMNS.index("inputs") if self._wide else 4
+        self._insert = _INSERT_WIDE if self._wide else _INSERT.format(run_id=run_id)
         self._rule_keys: dict[RuleRef, int] = {}
         super().__init__(run_id, path, clock, batch_size)
 
@@ -1079,7 +1082,7 @@ class SqliteTrail(Trail):
                 self._canon,
             )
         return _maker_factory("sqlite", len(ref.fields))(
-            self.run_id, self._rule_key(ref, outputs), pieces, encoders, self._canon
+            self._rule_key(ref, outputs), pieces, encoders, self._canon
         )
 
     def _rule_key(self, ref: RuleRef, outputs: str) -> int:
@@ -1121,7 +1124,7 @@ class SqliteTrail(Trail):
         try:
             con.execute("BEGIN IMMEDIATE")
             try:
-                con.executemany(_INSERT_WIDE if self._wide else _INSERT, rows)
+                con.executemany(self._insert, rows)
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
