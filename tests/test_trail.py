@@ -403,6 +403,9 @@ def test_sqlite_layout_after_close(tmp_path):
             "EXPLAIN QUERY PLAN SELECT * FROM trail WHERE rule_id = 'x'"))
         assert "trail_rule_key" in plan
         plan = " ".join(r[3] for r in con.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM trail WHERE run_id = 'R1' AND rule_id = 'x'"))
+        assert "trail_rule_key" in plan
+        plan = " ".join(r[3] for r in con.execute(
             "EXPLAIN QUERY PLAN SELECT * FROM trail WHERE subject = 'x'"))
         assert "trail_subject" in plan
         assert con.execute("SELECT DISTINCT typeof(ts) FROM trail").fetchall() == [("real",)]
