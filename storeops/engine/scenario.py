@@ -231,7 +231,8 @@ class ScenarioBuilder:
 
     ``packs``: the packs an earlier build of the same document loaded (``loaded_packs``), so
     that variants of one scenario read and compile them once; ``None`` loads them. ``build``
-    raises ``ErrorList`` with every problem it finds.
+    raises ``ErrorList`` with every problem it finds; a builder builds once (one per
+    document or variant).
 
     Only ``build`` and ``loaded_packs`` are the public interface; the other methods are steps
     of ``build``.
