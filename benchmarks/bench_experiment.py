@@ -5,8 +5,10 @@ with 20 replications per point, run
 
 1. in this process (``local``),
 2. on local processes, one per core (``process``),
-3. on a local Dask cluster, one single-threaded worker process per core, the workers'
-   profiler off (``dask``; ``BENCH_DASK_PROFILE=1`` leaves it on),
+3. on a local Dask cluster, one single-threaded worker process per core, with default worker
+   settings (``dask``), then again with the workers' statistical profiler off
+   (``dask-noprofile``: the profiler samples the task's stack every 10 ms, which slows a
+   pure-Python replication, docs/experiments.md "Dask workers"),
 
 each from an empty out folder (no journal to resume from), checking that all three write the
 same results; then the same experiment with sequential replication (5 to start, 5 more at a
@@ -73,7 +75,7 @@ def timed(label: str, exp, out: Path, **options):
     result = run_experiment(exp, out_dir=out, report=False, **options)
     seconds = time.perf_counter() - start
     rec = result.recommendation
-    print(f"{label:<12} {seconds:8.1f} s  {result.replications_run:5d} replications  "
+    print(f"{label:<15} {seconds:8.1f} s  {result.replications_run:5d} replications  "
           f"recommended {rec['recommendation']['point'] if rec['recommendation'] else None}",
           flush=True)
     return seconds, result
@@ -85,7 +87,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5)
     parser.add_argument("--replications", type=int, default=20)
     parser.add_argument("--skip", action="append", default=[],
-                        choices=["local", "process", "dask", "sequential"])
+                        choices=["local", "process", "dask", "dask-noprofile", "sequential"])
     parser.add_argument("--keep", metavar="DIR",
                         help="work in DIR and keep it (journals, results) instead of a temp dir")
     args = parser.parse_args()
@@ -107,21 +109,22 @@ def main() -> None:
         if "process" not in args.skip:
             times["process"], results["process"] = timed("process", full, folder / "process",
                                                          executor="process")
-        if "dask" not in args.skip:
+        for name, settings in (("dask", {}), ("dask-noprofile", {
+                "distributed.worker.profile.enabled": False})):
+            if name in args.skip:
+                continue
             import dask
             from distributed import LocalCluster
 
-            # a replication is pure Python: the workers' statistical profiler (a stack sample
-            # every 10 ms) would compete with it for the GIL (docs/experiments.md)
-            profile = os.environ.get("BENCH_DASK_PROFILE", "0") == "1"
-            settings = {"distributed.worker.profile.enabled": profile}
+            # default worker settings first (what a user's `dask worker` runs), then without
+            # the statistical profiler, which competes with a pure-Python job for the GIL
             with dask.config.set(settings), LocalCluster(
                     n_workers=workers, threads_per_worker=1, processes=True,
                     dashboard_address=None) as cluster:
-                times["dask"], results["dask"] = timed("dask", full, folder / "dask",
-                                                       executor="dask",
-                                                       scheduler=cluster.scheduler_address)
-        names = [n for n in ("local", "process", "dask") if n in results]
+                times[name], results[name] = timed(name, full, folder / name,
+                                                   executor="dask",
+                                                   scheduler=cluster.scheduler_address)
+        names = [n for n in ("local", "process", "dask", "dask-noprofile") if n in results]
         for name in names[1:]:
             same = (folder / name / "results.csv").read_bytes() == \
                 (folder / names[0] / "results.csv").read_bytes()
@@ -129,9 +132,11 @@ def main() -> None:
         if "local" in times and "process" in times:
             print(f"process speed-up over in-process: {times['local'] / times['process']:.2f}x "
                   "(target >= 1.8x on 2 cores)")
-        if "process" in times and "dask" in times:
-            print(f"dask / process time: {times['dask'] / times['process']:.2f} "
-                  "(target <= 1.15)")
+        for name, how in (("dask", "default worker settings"),
+                          ("dask-noprofile", "workers' profiler off")):
+            if "process" in times and name in times:
+                print(f"{name} / process time: {times[name] / times['process']:.2f} "
+                      f"({how}; target <= 1.15)")
         if "sequential" not in args.skip:
             seq = experiment(folder, "sequential", args,
                              f"{{initial: {min(5, args.replications)}, max: {args.replications}, "

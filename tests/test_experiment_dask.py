@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -31,6 +32,8 @@ def cluster(tmp_path_factory):
     address = f"tcp://127.0.0.1:{port}"
     folder = tmp_path_factory.mktemp("dask")
     env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False",
+           # the default, whatever the developer's dask config says (the notes test needs it)
+           "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "True",
            "PYTHONPATH": os.pathsep.join(sys.path)}
     procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler",
                                "--host", "127.0.0.1", "--port", str(port),
@@ -77,6 +80,45 @@ def test_dask_gives_the_same_results_as_one_process(tmp_path, cluster):
     for name in ("results.csv", "points.csv", "recommendation.json"):
         assert (tmp_path / "dask" / name).read_bytes() == \
             (tmp_path / "local" / name).read_bytes(), name
+
+
+def test_workers_running_the_profiler_are_named_and_left_as_they_are(cluster, caplog):
+    from storeops.engine.executors import DaskRunner, _worker_profiler
+
+    address, _ = cluster
+    with caplog.at_level(logging.WARNING, logger="storeops.engine.executors"):
+        runner = DaskRunner(address)
+    try:
+        assert len(runner.notes) == 1, runner.notes
+        assert runner.notes[0].startswith("2 of 2 Dask worker(s) run the statistical profiler "
+                                          "(a stack sample every 10ms)")
+        assert runner.notes[0] in caplog.text
+        assert all(on for on, _ in runner.client.run(_worker_profiler).values())  # unchanged
+    finally:
+        runner.close()
+
+
+def test_cluster_notes_name_what_slows_replications():
+    from storeops.engine.executors import cluster_notes
+
+    class Client:  # what cluster_notes asks of a distributed.Client
+        def __init__(self, profilers, threads):
+            self.profilers, self.threads = profilers, threads
+
+        def run(self, function):
+            return self.profilers
+
+        def nthreads(self):
+            return self.threads
+
+    quiet = Client({"a": (False, "10ms"), "b": (False, "10ms")}, {"a": 1, "b": 1})
+    assert cluster_notes(quiet) == []
+    notes = cluster_notes(Client({"a": (True, "20ms"), "b": (False, "10ms")}, {"a": 1, "b": 4}))
+    assert len(notes) == 2
+    assert notes[0].startswith("1 of 2 Dask worker(s) run the statistical profiler (a stack "
+                               "sample every 20ms)")
+    assert "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False" in notes[0]
+    assert notes[1].startswith("1 Dask worker(s) have more than one thread")
 
 
 @pytest.mark.slow

@@ -28,9 +28,36 @@ def test_the_page_needs_no_network(report):
     urls = set(re.findall(r"https?://[^\s\"'<>)]+", text))
     assert urls == {"http://www.w3.org/2000/svg"}
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=", text)
-    assert text.count('<svg class="chart"') == 2 + 1 + 5  # targets, cost, utilisations
+    # (2 targets + staff cost + 5 utilisations) x 2 varied team sizes
+    assert text.count('<svg class="chart"') == (2 + 1 + 5) * 2
     assert 'id="recommendation"' in text and "supervisors=1,order_desk.picker=2" in text
     assert "order_fulfilment" in text and "tiny" in text  # the versions it rests on
+
+
+def test_a_chart_per_metric_and_varied_team_size(report):
+    """Each target metric, the staff cost and each role's utilisation is drawn against every
+    varied team size, a line per policy, the other size held at the recommended point's."""
+    text = report.read_text(encoding="utf-8")
+    figures = dict(re.findall(r'<figure class="chart-box" data-chart="([^"]+)">(.*?)</figure>',
+                              text))
+    held = {"supervisors": "order_desk.picker held at 2 (the recommended point)",
+            "order_desk.picker": "supervisors held at 1 (the recommended point)"}
+    metrics = {"target-0": "utilisation.picker (at most 0.2)",
+               "target-1": "need_within_target_share (at least 0.3)",
+               "cost": "staff cost per year",
+               **{f"utilisation-{k}": f"utilisation of {role}" for k, role in enumerate(
+                   ("checker", "customer_service", "packer", "picker", "supervisor"))}}
+    assert set(figures) == {f"{m}--{d}" for m in metrics for d in held}
+    for chart, title in metrics.items():
+        for dimension, subtitle in held.items():
+            figure = figures[f"{chart}--{dimension}"]
+            assert f"{title} against {dimension}" in figure
+            assert f'<span class="subtitle">{subtitle}' in figure
+            # one line per policy (one policy here), through both values of the dimension
+            assert figure.count('<polyline class="series"') == 1
+            assert len(re.findall(r"<circle ", figure)) == 2
+            assert figure.count('<polygon class="band"') == 1
+            assert (figure.count('class="bound"') == 1) == chart.startswith("target-")
 
 
 def browser() -> str | None:
@@ -51,8 +78,8 @@ def test_the_charts_draw_in_a_headless_browser(report, tmp_path):
          "--virtual-time-budget=5000", "--dump-dom", report.as_uri()],
         capture_output=True, text=True, timeout=120)
     dom = result.stdout
-    assert 'data-charts="8"' in dom, result.stderr[-2000:]
+    assert 'data-charts="16"' in dom, result.stderr[-2000:]
     drawn = re.findall(r'data-drawn="(\d+)x(\d+):(\d+)"', dom)
-    assert len(drawn) == 8
+    assert len(drawn) == 16
     for width, height, marks in drawn:
         assert int(width) > 100 and int(height) > 100 and int(marks) > 0

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import pickle
 from pathlib import Path
 
 import pytest
 
+from storeops.engine import yamlsafe
 from storeops.engine.errors import ErrorList, StoreopsError
-from storeops.engine.scenario import load_scenario
+from storeops.engine.files import display_path
+from storeops.engine.scenario import ScenarioBuilder, load_scenario, scenario_schema_errors
 
 DATA = Path(__file__).parent / "data" / "sim"
 ROOT = Path(__file__).parent.parent
@@ -57,6 +61,28 @@ def test_small_scenario_loads_and_pickles():
     assert pickle.loads(pickle.dumps(scenario)) == scenario
     # the generated region is part of the scenario: loading again gives the same stores
     assert load_scenario(DATA / "small.yaml").stores == scenario.stores
+
+
+def test_builder_builds_a_changed_document_and_reuses_its_packs():
+    """The public builder (what experiments use): the file's data changed in memory, the
+    scenario's checks and territories apply, and packs from one build serve the next."""
+    doc = yamlsafe.load(DATA / "small.yaml", display=display_path(DATA / "small.yaml"))
+    assert scenario_schema_errors(doc) == []
+    first = ScenarioBuilder(doc, DATA)
+    assert first.build() == load_scenario(DATA / "small.yaml")
+    data = copy.deepcopy(doc.data)
+    data["team"]["supervisors"]["count"] = 3
+    changed = ScenarioBuilder(dataclasses.replace(doc, data=data), DATA,
+                              packs=first.loaded_packs)
+    scenario = changed.build()
+    assert scenario.supervisors.count == 3
+    assert {s.supervisor for s in scenario.stores} == {0, 1, 2}
+    packs = dict(first.loaded_packs)
+    assert set(packs) == {"value_chain", "kzb", "orders"}
+    assert all(changed.loaded_packs[k][1] is packs[k][1] for k in packs)  # not read again
+    data["team"]["supervisors"]["count"] = 0
+    with pytest.raises(ErrorList, match=r"team\.supervisors\.count is 0"):
+        ScenarioBuilder(dataclasses.replace(doc, data=data), DATA, packs=packs).build()
 
 
 def test_negative_rate(tmp_path):

@@ -14,7 +14,9 @@ error (the caller reports it, nothing is silently lost).
   kills its worker is lost (and reported).
 - ``DaskRunner``: ``dask.distributed.Client(address)``; the scheduler reruns the tasks of a
   worker that dies on other workers (``distributed.scheduler.allowed-failures``), and a task
-  that raises is retried once (``retries=1``).
+  that raises is retried once (``retries=1``). It leaves the cluster's settings alone, but says
+  (a logged warning) when workers run the statistical profiler or several threads, which slow a
+  pure-Python replication (docs/experiments.md, "Dask workers").
 
 The journal (``Journal``) records each finished job as one JSON line, appended with a single
 ``write`` on a file opened ``O_APPEND``, so an interrupted experiment resumes from its finished
@@ -24,6 +26,7 @@ jobs; a torn last line (a killed writer) is ignored on reading.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -32,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -170,6 +175,9 @@ class DaskRunner:
             raise InputError(f"--scheduler {address}: cannot reach a Dask scheduler there "
                              f"({_describe(exc)})") from None
         self.scattered: dict[str, Any] = {}
+        self.notes = cluster_notes(self.client)
+        for note in self.notes:
+            logger.warning("%s", note)
 
     def run(self, jobs: Sequence[Job], done: Done) -> None:
         from distributed import as_completed
@@ -208,6 +216,48 @@ class DaskRunner:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _worker_profiler() -> tuple[bool, str]:
+    """Runs on a worker (reads, changes nothing): is its statistical profiler on, how often."""
+    import dask
+
+    return (bool(dask.config.get("distributed.worker.profile.enabled", True)),
+            str(dask.config.get("distributed.worker.profile.interval", "10ms")))
+
+
+def cluster_notes(client) -> list[str]:
+    """What in the workers' settings slows a replication, as advice; the settings stay as the
+    user made them (their cluster may serve other work that wants them).
+
+    Measured on 2 cores (docs/experiments.md): with the profiler's stack sample every 10 ms, a
+    replication (pure Python, holding the GIL) took about 20 % longer than in the process
+    executor, 0-10 % with it off; a worker with several threads runs several replications under
+    one GIL.
+    """
+    notes = []
+    try:
+        profilers = client.run(_worker_profiler)
+        threads = client.nthreads()
+    except Exception as exc:  # advice only: never stop an experiment for it
+        logger.debug("could not read the Dask workers' settings: %s", _describe(exc))
+        return notes
+    profiling = sorted(addr for addr, (on, _) in profilers.items() if on)
+    if profiling:
+        interval = profilers[profiling[0]][1]
+        notes.append(
+            f"{len(profiling)} of {len(profilers)} Dask worker(s) run the statistical profiler "
+            f"(a stack sample every {interval}), which slows replications (10-20 % in our "
+            "measurements); "
+            "start workers with DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False to avoid it "
+            "(docs/experiments.md)")
+    crowded = sorted(addr for addr, n in threads.items() if n > 1)
+    if crowded:
+        notes.append(
+            f"{len(crowded)} Dask worker(s) have more than one thread; replications are pure "
+            "Python and share one GIL per worker process: start workers with --nthreads 1 "
+            "(and one worker process per core)")
+    return notes
 
 
 def make_runner(executor: str, scheduler: str | None = None,

@@ -32,7 +32,7 @@ from typing import Any
 from . import yamlsafe
 from .errors import ErrorList, InputError, StoreopsError, did_you_mean
 from .files import display_path
-from .scenario import TIERS, Scenario
+from .scenario import TIERS, Scenario, ScenarioBuilder, scenario_schema_errors
 
 # The metrics a replication reports (simulation._Model._results), named per role or state where
 # the scenario says which; experiments add the two cost metrics below.
@@ -170,7 +170,6 @@ def load_experiment(path: str | os.PathLike) -> Experiment:
     and each design point the scenario's own checks refuse.
     """
     from .packs import schema_errors
-    from .scenario import _schema_errors as scenario_schema_errors
 
     shown = display_path(path)
     doc = yamlsafe.load(path, display=shown)
@@ -201,8 +200,6 @@ class _Checker:
         self.errors.append(InputError(message, self.doc.locate(where), hint))
 
     def build(self) -> Experiment:
-        from .scenario import _Builder
-
         data = self.doc.data
         head = data["experiment"]
         sdata = self.sdoc.data
@@ -257,7 +254,7 @@ class _Checker:
                           f"({initial})", ("replications", "max"))
         # the base scenario: the scenario's data with ``fixed`` applied, built once (packs too)
         base_values = tuple(fixed.items())
-        builder = _PointBuilder(self.sdoc, self.folder, _Builder)
+        builder = _PointBuilder(self.sdoc, self.folder)
         try:
             base = builder(base_values)
         except StoreopsError as exc:
@@ -441,29 +438,23 @@ def _pack_versions(scenario: Scenario) -> tuple[tuple[str, str, str, str], ...]:
 class _PointBuilder:
     """Builds design points: the scenario's YAML data with values replaced, rebuilt.
 
-    The scenario's ``_Builder`` does the work (its checks, the territories for the team size);
+    ``scenario.ScenarioBuilder`` does the work (its checks, the territories for the team size);
     the packs are read on the first build and handed to every later one.
     """
 
-    def __init__(self, sdoc: yamlsafe.Document, folder: Path, builder_class: type) -> None:
-        self.sdoc, self.folder, self.builder_class = sdoc, folder, builder_class
+    def __init__(self, sdoc: yamlsafe.Document, folder: Path) -> None:
+        self.sdoc, self.folder = sdoc, folder
         self.packs: dict | None = None
 
     def __call__(self, values) -> Scenario:
         data = apply_values(self.sdoc.data, values)
         doc = dataclasses.replace(self.sdoc, data=data)
-        builder = self.builder_class(doc, self.folder)
-        if self.packs is not None:
-            builder.packs = lambda raw, _packs=self.packs: dict(_packs)
-        else:
-            original = builder.packs
-
-            def remember(raw):
-                found = original(raw)
-                self.packs = dict(found)
-                return found
-            builder.packs = remember
-        return builder.build()
+        builder = ScenarioBuilder(doc, self.folder, packs=self.packs)
+        try:
+            return builder.build()
+        finally:
+            if self.packs is None:
+                self.packs = builder.loaded_packs
 
     def __getstate__(self):  # never shipped to workers: scenarios are
         raise TypeError("the point builder stays in the driving process")

@@ -54,19 +54,23 @@ def _ticks(low: float, high: float, count: int = 5) -> list[float]:
 
 
 def line_chart(title: str, x_label: str, series: Sequence[Mapping[str, Any]], *,
-               bound: float | None = None, bound_label: str = "", chart_id: str) -> str:
+               bound: float | None = None, bound_label: str = "", chart_id: str,
+               subtitle: str = "") -> str:
     """An SVG chart: one line per series (x, mean) with a shaded band (low, high).
 
     ``series``: ``{"label", "points": [(x, mean, low, high), ...]}``; NaN bands are skipped.
+    ``subtitle``: a second caption line (what the chart holds fixed).
     """
+    caption = _e(title) + (f'<span class="subtitle">{_e(subtitle)}</span>' if subtitle
+                           else "")
     xs = [p[0] for s in series for p in s["points"]]
     ys = [v for s in series for p in s["points"] for v in p[1:] if v is not None
           and math.isfinite(v)]
     if bound is not None:
         ys.append(bound)
     if not xs or not ys:
-        return (f'<figure class="chart-box"><figcaption>{_e(title)}</figcaption>'
-                '<p class="empty">no data</p></figure>')
+        return (f'<figure class="chart-box" data-chart="{_e(chart_id)}"><figcaption>'
+                f'{caption}</figcaption><p class="empty">no data</p></figure>')
     x0, x1 = min(xs), max(xs)
     if x0 == x1:
         x0, x1 = x0 - 1, x1 + 1
@@ -135,8 +139,8 @@ def line_chart(title: str, x_label: str, series: Sequence[Mapping[str, Any]], *,
         parts.append(f'<text x="{WIDTH - RIGHT + 30}" y="{ly}" class="legend">'
                      f'{_e(s["label"])}</text>')
     parts.append("</svg>")
-    return (f'<figure class="chart-box"><figcaption>{_e(title)}</figcaption>'
-            f'{"".join(parts)}</figure>')
+    return (f'<figure class="chart-box" data-chart="{_e(chart_id)}"><figcaption>{caption}'
+            f'</figcaption>{"".join(parts)}</figure>')
 
 
 STYLE = """
@@ -152,7 +156,8 @@ td.l,th.l{text-align:left}
 .met{color:#196619} .failed{color:#a31515} .undecided{color:#8a6d00}
 .charts{display:flex;flex-wrap:wrap;gap:16px}
 figure.chart-box{margin:0;border:1px solid #eee;padding:6px;background:#fff}
-figcaption{font-weight:600;font-size:0.92em;margin-bottom:4px}
+figcaption{font-weight:600;font-size:0.92em;margin-bottom:4px;max-width:560px}
+figcaption .subtitle{display:block;font-weight:400;color:#666;font-size:0.92em}
 svg.chart text{font-size:11px;fill:#333;font-family:inherit} svg.chart .axis{font-size:12px}
 .small{color:#666;font-size:0.85em} code{background:#f5f5f5;padding:0 3px}
 """
@@ -175,12 +180,10 @@ def experiment_report(points: Sequence[Mapping[str, Any]], recommendation: Mappi
     """The page: the answer first, then charts, sensitivity, the subset, the points, versions."""
     exp = experiment
     main = [p for p in points if p["stage"] == "main"]
-    teams = list(exp.team_dimensions)
-    numeric = [n for n, vals in exp.vary if n != "policy" and all(
-        isinstance(v, (int, float)) for v in vals)]
-    x_name = teams[0] if teams else (numeric[0] if numeric else None)
+    dimensions = chart_dimensions(exp)
     best = recommendation.get("recommendation")
     anchor = dict(best["values"]) if best else (dict(main[0]["values"]) if main else {})
+    whose = "the recommended point" if best else "the first point run"
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>{_e(exp.title)}: staffing experiment</title>",
@@ -191,39 +194,41 @@ def experiment_report(points: Sequence[Mapping[str, Any]], recommendation: Mappi
            f'{recommendation["points_run"]} run, confidence {exp.confidence:.0%}, '
            f'search: {_e(exp.search)}</p>']
     out.append(_answer(recommendation, exp))
-    # charts
+
+    def charts_of(title: str, metric: str, chart_id: str, **bound: Any) -> list[str]:
+        """One chart of ``metric`` per varied dimension, the other values held at anchor."""
+        made = []
+        for x_name in dimensions:
+            held = {n: v for n, v in anchor.items() if n not in (x_name, "policy")}
+            subtitle = (", ".join(f"{n} held at {v}" for n, v in held.items())
+                        + f" ({whose})") if held else ""
+            made.append(line_chart(f"{title} against {x_name}", x_name,
+                                   _series(main, x_name, metric, anchor),
+                                   chart_id=f"{chart_id}--{x_name}", subtitle=subtitle,
+                                   **bound))
+        return made
+
+    # charts: one per (metric, varied team size), a line per policy
     out.append("<h2>Targets against team size</h2>")
     charts = []
-    if x_name is not None:
-        for k, t in enumerate(exp.targets):
-            word = "at most" if t.sense == "at_most" else "at least"
-            charts.append(line_chart(
-                f"{t.label or t.metric} ({word} {_fmt(t.bound)})", x_name,
-                _series(main, x_name, t.metric, anchor), bound=t.bound,
-                bound_label=f"target {_fmt(t.bound)}", chart_id=f"target-{k}"))
+    for k, t in enumerate(exp.targets):
+        word = "at most" if t.sense == "at_most" else "at least"
+        charts += charts_of(f"{t.label or t.metric} ({word} {_fmt(t.bound)})", t.metric,
+                            f"target-{k}", bound=t.bound, bound_label=f"target {_fmt(t.bound)}")
     out.append(f'<div class="charts">{"".join(charts)}</div>')
     out.append("<h2>Cost and utilisation</h2>")
-    charts = []
-    if x_name is not None:
-        charts.append(line_chart("staff cost per year", x_name,
-                                 _series(main, x_name, "staff_cost", anchor),
-                                 chart_id="cost"))
-        if exp.lost_sales_cost > 0:
-            charts.append(line_chart(
-                f"total cost per year (staff + {exp.lost_sales_cost:g} x sales lost)", x_name,
-                _series(main, x_name, "total_cost", anchor), chart_id="total-cost"))
-        names = sorted({m for p in main for m in p["metrics"] if m.startswith("utilisation.")})
-        for k, name in enumerate(names):
-            charts.append(line_chart(name.replace(".", " of "), x_name,
-                                     _series(main, x_name, name, anchor),
-                                     chart_id=f"utilisation-{k}"))
+    charts = charts_of("staff cost per year", "staff_cost", "cost")
+    if exp.lost_sales_cost > 0:
+        charts += charts_of(f"total cost per year (staff + {exp.lost_sales_cost:g} x sales "
+                            "lost)", "total_cost", "total-cost")
+    names = sorted({m for p in main for m in p["metrics"] if m.startswith("utilisation.")})
+    for k, name in enumerate(names):
+        charts += charts_of(name.replace(".", " of "), name, f"utilisation-{k}")
     out.append(f'<div class="charts">{"".join(charts)}</div>')
-    if x_name is not None:
-        fixed = {n: v for n, v in anchor.items() if n not in (x_name, "policy")}
-        if fixed:
-            out.append('<p class="small">Lines hold the other values at the recommendation\'s: '
-                       + ", ".join(f"{_e(n)} = {_e(v)}" for n, v in fixed.items()) + ".</p>")
-        out.append(f'<p class="small">Bands: two-sided {exp.confidence:.0%} t intervals over '
+    if dimensions:
+        out.append(f'<p class="small">One chart per varied team size and metric, a line per '
+                   f"policy; the other varied values are held at {whose}'s (each chart says "
+                   "which). Bands: two-sided {exp.confidence:.0%} t intervals over "
                    "replications (common random numbers across design points).</p>")
     out.append(_sensitivity(recommendation))
     out.append(_subset(recommendation))
@@ -231,6 +236,17 @@ def experiment_report(points: Sequence[Mapping[str, Any]], recommendation: Mappi
     out.append(_versions(recommendation, exp))
     out.append(f"<script>{SCRIPT}</script></body></html>")
     return "\n".join(out) + "\n"
+
+
+def chart_dimensions(experiment: Any) -> list[str]:
+    """The x axes of the report's charts: every varied team size, in vary order; with none,
+    the first varied numeric parameter (skill, demand...); empty when only policies vary."""
+    teams = list(experiment.team_dimensions)
+    if teams:
+        return teams
+    numeric = [n for n, vals in experiment.vary if n != "policy" and all(
+        isinstance(v, (int, float)) for v in vals)]
+    return numeric[:1]
 
 
 def _series(points, x_name: str, metric: str, anchor: Mapping[str, Any]):

@@ -179,8 +179,13 @@ def scenario_schema() -> dict[str, Any]:
     return shipped_schema("scenario")
 
 
-def _schema_errors(doc: yamlsafe.Document) -> list[StoreopsError]:
-    """Schema errors, positioned; for a oneOf the branch the value meant is the one explained."""
+def scenario_schema_errors(doc: yamlsafe.Document) -> list[StoreopsError]:
+    """Every schema error of a scenario document, each an ``InputError`` at FILE:LINE:COL.
+
+    Run it before ``ScenarioBuilder``: the builder trusts the document's shape. For a oneOf,
+    the branch the value meant is the one explained; bounds are said in words ("must not be
+    negative, got -1").
+    """
     from .packs import _validator, schema_error
 
     out: list[StoreopsError] = []
@@ -206,17 +211,40 @@ def _schema_errors(doc: yamlsafe.Document) -> list[StoreopsError]:
 def load_scenario(path: str | os.PathLike) -> Scenario:
     """Read, validate and freeze a scenario; every problem is an InputError at FILE:LINE:COL."""
     doc = yamlsafe.load(path, display=display_path(path))
-    errors = _schema_errors(doc)
+    errors = scenario_schema_errors(doc)
     if errors:
         raise ErrorList(errors)
-    return _Builder(doc, Path(os.fspath(path)).parent).build()
+    return ScenarioBuilder(doc, Path(os.fspath(path)).parent).build()
 
 
-class _Builder:
-    def __init__(self, doc: yamlsafe.Document, folder: Path) -> None:
+LoadedPacks = Mapping[str, tuple[str, Any]]  # packs key -> (absolute path, compiled pack)
+
+
+class ScenarioBuilder:
+    """Builds a frozen ``Scenario`` from a scenario document and the folder it came from.
+
+    The document must pass ``scenario_schema_errors`` first. Its data may differ from the
+    file's (experiments replace a few values and build each design point with the scenario's
+    own checks and a region drawn for the point's team); positions still point into the file,
+    so an error a changed value causes names the line it replaced. Relative paths (packs,
+    fitted durations) are resolved against ``folder``.
+
+    ``packs``: the packs an earlier build of the same document loaded (``loaded_packs``), so
+    that variants of one scenario read and compile them once; ``None`` loads them. ``build``
+    raises ``ErrorList`` with every problem it finds; a builder builds once (one per
+    document or variant).
+
+    Only ``build`` and ``loaded_packs`` are the public interface; the other methods are steps
+    of ``build``.
+    """
+
+    def __init__(self, doc: yamlsafe.Document, folder: str | os.PathLike, *,
+                 packs: LoadedPacks | None = None) -> None:
         self.doc = doc
-        self.folder = folder
+        self.folder = Path(os.fspath(folder))
         self.errors: list[StoreopsError] = []
+        self._given_packs = dict(packs) if packs is not None else None
+        self.loaded_packs: dict[str, tuple[str, Any]] | None = None
 
     def fail(self, message: str, where: tuple, hint: str | None = None) -> None:
         self.errors.append(InputError(message, self.doc.locate(where), hint))
@@ -241,7 +269,9 @@ class _Builder:
                 start = dt.date.fromisoformat(head["start"])
             except ValueError:
                 self.fail(f"scenario.start: '{head['start']}' is not a date", ("scenario", "start"))
-        packs = self.packs(data["packs"])
+        packs = self.packs(data["packs"]) if self._given_packs is None \
+            else dict(self._given_packs)
+        self.loaded_packs = dict(packs)
         team = data["team"]
         supervisors = self.field_team(team["supervisors"], "supervisor", ("team", "supervisors"),
                                       ("problems",) if team.get("customer_managers", {}).get(
