@@ -113,9 +113,10 @@ time. ::
 
 Queries on ``trail`` by ``subject``, ``rule_id`` or ``run_id`` and ``seq``
 use these indexes through the view (close also runs a sampled ``ANALYZE``, a
-few milliseconds, so that the planner reaches a rule's firings by its key). A rule is added to ``trail_rules`` in a
-transaction of its own when a run first meets it, so writers sharing a file
-agree on keys, and keys are numbered deterministically. A run is finished
+few milliseconds, so that the planner reaches a rule's firings by its key).
+A rule is added to ``trail_rules`` in a transaction of its own when a run
+first meets it, so writers sharing a file agree on keys, and keys are
+numbered deterministically. A run is finished
 when ``records`` is set; simulation runs keep ``finished_at`` NULL so that
 their files stay reproducible. The triggers stop accidents, not a determined
 editor: whoever can write the file can drop them, and ``INSERT OR REPLACE``
