@@ -31,7 +31,9 @@ an hour and a half in-process, 47 minutes with the process executor, as long per
 about 20 minutes sequential: run its legs in separate invocations with ``--keep DIR --skip
 ...``. With ``--keep``, each leg's time is kept in ``DIR/times.json`` (per horizon, warm-up,
 replications and supervisor range) and the ratios use every leg measured so far; a leg that
-runs again starts from an empty folder.
+runs again starts from an empty folder. Each leg's entry also names the commit it ran
+(``_runs``): legs add up only on the same code, so run a late leg from a worktree of that
+commit (``git worktree add DIR COMMIT``).
 """
 
 from __future__ import annotations
@@ -93,6 +95,20 @@ def timed(label: str, exp, out: Path, **options):
     return seconds, result
 
 
+def code_version() -> str:
+    """The commit the benchmark runs (with '+changes' when the tree differs from it)."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                              capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "storeops"], cwd=ROOT,
+                               text=True, capture_output=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
+
+
 def supervisor_range(text: str) -> tuple[int, int]:
     low, _, high = text.partition(":")
     try:
@@ -132,7 +148,7 @@ def main() -> None:
             f"replications {args.replications}" + \
             ("" if args.supervisors == (6, 15) else f", supervisors {low}..{high}")
         kept = json.loads(times_file.read_text()) if times_file and times_file.exists() else {}
-        times = dict(kept.get(setting, {}))
+        times = {k: v for k, v in kept.get(setting, {}).items() if not k.startswith("_")}
         if times:
             print(f"legs measured before (kept in {times_file}): "
                   + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()), flush=True)
@@ -143,6 +159,10 @@ def main() -> None:
             seconds, result = timed(label, full, folder / name, **options)
             if times_file is not None:
                 kept.setdefault(setting, {})[name] = seconds
+                # legs from different sessions only add up on the same code: say which
+                kept[setting].setdefault("_runs", {})[name] = {
+                    "commit": code_version(), "finished": time.strftime("%Y-%m-%d %H:%M UTC",
+                                                                        time.gmtime())}
                 times_file.write_text(json.dumps(kept, indent=2), encoding="utf-8")
             return seconds, result
         if "local" not in args.skip:
