@@ -129,6 +129,15 @@ def test_cli_refuses_bad_input_with_one_line_and_exit_2(tmp_path):
     assert not (tmp_path / "out" / "journal.jsonl").exists()
 
 
+def test_a_refused_executor_leaves_no_out_folder(tmp_path):
+    result = CliRunner().invoke(cli, ["experiment", str(SMALL), "--executor", "dask", "--out",
+                                      str(tmp_path / "out")], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert result.output == "--executor dask needs --scheduler ADDRESS (e.g. " \
+                            "tcp://10.0.0.5:8786)\n"
+    assert not (tmp_path / "out").exists()
+
+
 # -- jobs: seeds, executors, journal, failures --------------------------------------------------
 
 

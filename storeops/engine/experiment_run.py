@@ -305,12 +305,13 @@ def run_experiment(experiment: Experiment, *, out_dir: str | None = None,
     """
     from .files import output_dir
 
-    folder = output_dir(out_dir) if out_dir is not None else None
-    journal = Journal(folder / "journal.jsonl", experiment.fingerprint()) if folder else None
     own = runner is None
-    if own:
+    if own:  # first: an executor refused (no scheduler there) leaves no out folder behind
         runner = make_runner(executor, scheduler, workers)
+    journal = None
     try:
+        folder = output_dir(out_dir) if out_dir is not None else None
+        journal = Journal(folder / "journal.jsonl", experiment.fingerprint()) if folder else None
         driver = _Driver(experiment, runner, journal, progress)
         keys = []
         for point in experiment.points:
