@@ -83,3 +83,20 @@ def test_the_charts_draw_in_a_headless_browser(report, tmp_path):
     assert len(drawn) == 16
     for width, height, marks in drawn:
         assert int(width) > 100 and int(height) > 100 and int(marks) > 0
+
+
+def test_a_policy_keeps_its_colour_in_every_chart():
+    """Series come in the experiment's policy order, each policy with its own colour, whichever
+    policy the chart's points happen to list first."""
+    from storeops.engine.report import COLOURS, _series
+
+    def point(policy, supervisors, picker):
+        return {"policy": policy, "values": {"supervisors": supervisors, "picker": picker,
+                                             "policy": policy},
+                "metrics": {"m": (1.0, 0.5, 1.5, 5)}}
+
+    points = [point("reactive", 2, 1), point("cycle_135", 2, 1), point("cycle_135", 3, 1)]
+    series = _series(points, "supervisors", "m", {"picker": 1}, ["cycle_135", "reactive"])
+    assert [(s["label"], s["colour"]) for s in series] == [("cycle_135", COLOURS[0]),
+                                                           ("reactive", COLOURS[1])]
+    assert series[0]["points"] == [(2.0, 1.0, 0.5, 1.5), (3.0, 1.0, 0.5, 1.5)]

@@ -58,7 +58,8 @@ def line_chart(title: str, x_label: str, series: Sequence[Mapping[str, Any]], *,
                subtitle: str = "") -> str:
     """An SVG chart: one line per series (x, mean) with a shaded band (low, high).
 
-    ``series``: ``{"label", "points": [(x, mean, low, high), ...]}``; NaN bands are skipped.
+    ``series``: ``{"label", "points": [(x, mean, low, high), ...], "colour"?}``; NaN bands
+    are skipped; without a colour, the k-th series takes the palette's k-th.
     ``subtitle``: a second caption line (what the chart holds fixed).
     """
     caption = _e(title) + (f'<span class="subtitle">{_e(subtitle)}</span>' if subtitle
@@ -115,7 +116,7 @@ def line_chart(title: str, x_label: str, series: Sequence[Mapping[str, Any]], *,
         parts.append(f'<text x="{LEFT + plot_w - 4}" y="{y - 5:.1f}" text-anchor="end" '
                      f'class="tick">{_e(bound_label)}</text>')
     for k, s in enumerate(series):
-        colour = COLOURS[k % len(COLOURS)]
+        colour = s.get("colour") or COLOURS[k % len(COLOURS)]
         pts = sorted(s["points"])
         band = [(x, lo, hi) for x, _, lo, hi in pts if lo is not None and hi is not None
                 and math.isfinite(lo) and math.isfinite(hi)]
@@ -184,6 +185,8 @@ def experiment_report(points: Sequence[Mapping[str, Any]], recommendation: Mappi
     best = recommendation.get("recommendation")
     anchor = dict(best["values"]) if best else (dict(main[0]["values"]) if main else {})
     whose = "the recommended point" if best else "the first point run"
+    # a policy keeps its colour (and legend place) in every chart
+    policies = list(dict.fromkeys(pt.policy for pt in exp.points))
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>{_e(exp.title)}: staffing experiment</title>",
@@ -203,7 +206,7 @@ def experiment_report(points: Sequence[Mapping[str, Any]], recommendation: Mappi
             subtitle = (", ".join(f"{n} held at {v}" for n, v in held.items())
                         + f" ({whose})") if held else ""
             made.append(line_chart(f"{title} against {x_name}", x_name,
-                                   _series(main, x_name, metric, anchor),
+                                   _series(main, x_name, metric, anchor, policies),
                                    chart_id=f"{chart_id}--{x_name}", subtitle=subtitle,
                                    **bound))
         return made
@@ -249,7 +252,8 @@ def chart_dimensions(experiment: Any) -> list[str]:
     return numeric[:1]
 
 
-def _series(points, x_name: str, metric: str, anchor: Mapping[str, Any]):
+def _series(points, x_name: str, metric: str, anchor: Mapping[str, Any],
+            policies: Sequence[str]):
     groups: dict[str, list] = {}
     for p in points:
         values = p["values"]
@@ -259,7 +263,9 @@ def _series(points, x_name: str, metric: str, anchor: Mapping[str, Any]):
             continue
         mean, low, high, _ = p["metrics"][metric]
         groups.setdefault(p["policy"], []).append((float(values[x_name]), mean, low, high))
-    return [{"label": label, "points": pts} for label, pts in groups.items()]
+    return [{"label": label, "points": groups[label],
+             "colour": COLOURS[policies.index(label) % len(COLOURS)]}
+            for label in policies if label in groups]
 
 
 def _verdict_cells(targets) -> str:
