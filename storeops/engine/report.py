@@ -185,7 +185,7 @@ def experiment_report(points: Sequence[Mapping[str, Any]], recommendation: Mappi
     best = recommendation.get("recommendation")
     anchor = dict(best["values"]) if best else (dict(main[0]["values"]) if main else {})
     whose = "the recommended point" if best else "the first point run"
-    # a policy keeps its colour (and legend place) in every chart
+    # a policy keeps its colour (and its order in the legend) in every chart
     policies = list(dict.fromkeys(pt.policy for pt in exp.points))
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -263,9 +263,8 @@ def _series(points, x_name: str, metric: str, anchor: Mapping[str, Any],
             continue
         mean, low, high, _ = p["metrics"][metric]
         groups.setdefault(p["policy"], []).append((float(values[x_name]), mean, low, high))
-    return [{"label": label, "points": groups[label],
-             "colour": COLOURS[policies.index(label) % len(COLOURS)]}
-            for label in policies if label in groups]
+    return [{"label": label, "points": groups[label], "colour": COLOURS[k % len(COLOURS)]}
+            for k, label in enumerate(policies) if label in groups]
 
 
 def _verdict_cells(targets) -> str:
